@@ -1,0 +1,54 @@
+# The two commands: `make run` starts the whole stack on loopback, `make test`
+# proves it. Both install what they need when it is missing (Debian).
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+APT_PACKAGES := sox libsox-fmt-all espeak-ng sip-tester libopus-dev pkg-config chromium
+FUZZTIME ?= 5s
+
+.PHONY: all build deps test vet unit libopus fuzz run bench corpus fixtures clean
+
+all: build
+
+# deps installs the Debian packages the suite talks to (SIPp, Chromium, sox,
+# libopus for the cgo twin) when one of them is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -timeout 20m ./...
+
+# libopus runs the differential tests against the cgo libopus twin.
+libopus:
+	$(GO) test -race -tags libopus -timeout 10m -run 'Libopus|Differential' ./dsp/...
+
+# fuzz gives every parser's fuzz target a short budget.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+		done; \
+	done
+
+test: deps vet unit libopus fuzz
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./bench/ | tee bench/latest.txt
+
+run: deps build
+	./scripts/run-stack.sh
+
+clean:
+	rm -rf $(BIN)
