@@ -452,19 +452,30 @@ func prefixed(cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// NextDue returns when the earliest queue head is due.
-func (s *SQLite) NextDue(ctx context.Context) (time.Time, bool, error) {
+// NextDue returns when the earliest queue head of a call not in busy is due.
+func (s *SQLite) NextDue(ctx context.Context, busy map[string]bool) (time.Time, bool, error) {
 	if err := s.check(); err != nil {
 		return time.Time{}, false, err
 	}
-	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(o.next_attempt_ms) FROM outbox o WHERE `+headsWhere).Scan(&v); err != nil {
+	rows, err := s.db.QueryContext(ctx, `SELECT o.call_id, o.next_attempt_ms FROM outbox o WHERE `+headsWhere+
+		` ORDER BY o.next_attempt_ms LIMIT ?`, len(busy)+1)
+	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
 	}
-	if !v.Valid {
-		return time.Time{}, false, nil
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id   string
+			next int64
+		)
+		if err := rows.Scan(&id, &next); err != nil {
+			return time.Time{}, false, fmt.Errorf("next due: %w", err)
+		}
+		if !busy[id] {
+			return time.UnixMilli(next), true, nil
+		}
 	}
-	return time.UnixMilli(v.Int64), true, nil
+	return time.Time{}, false, rows.Err()
 }
 
 // RecordAttempt stores one delivery attempt's outcome.

@@ -127,7 +127,7 @@ func TestDueHeadsKeepOrder(t *testing.T) {
 	if len(due) != 1 || due[0].CallID != "b" {
 		t.Fatalf("a in backoff: %+v", due)
 	}
-	next, ok, err := s.NextDue(ctx)
+	next, ok, err := s.NextDue(ctx, nil)
 	if err != nil || !ok || next.After(now.Add(time.Second)) {
 		t.Fatalf("next due %v %v %v: want b's head (now)", next, ok, err)
 	}

@@ -169,8 +169,8 @@ type Store interface {
 	// DueNotifications returns, for each call, the oldest pending
 	// notification if it is due at now, skipping calls in busy; at most limit.
 	DueNotifications(ctx context.Context, now time.Time, busy map[string]bool, limit int) ([]Notification, error)
-	// NextDue returns when the earliest pending notification is due.
-	NextDue(ctx context.Context) (time.Time, bool, error)
+	// NextDue returns when the earliest queue head of a call not in busy is due.
+	NextDue(ctx context.Context, busy map[string]bool) (time.Time, bool, error)
 	// RecordAttempt stores the outcome of a delivery attempt.
 	RecordAttempt(ctx context.Context, id int64, o Outcome) error
 	// Notifications returns a call's notifications in order.
