@@ -1,0 +1,21 @@
+// Package sip is the AMD engine's telephony edge: it dials out with sipgo
+// (trunks, digest auth, CANCEL/BYE), does the SDP offer/answer, and owns the
+// per-call RTP media session that turns a callee's packets into 20 ms, 8 kHz
+// frames for the detector.
+//
+// The package never decides AMD outcomes. It reports call progress
+// (Progress), maps SIP final responses to end reasons (FinalResponseError),
+// and hands decoded audio to whoever owns the call through
+// MediaSession.ReadFrame.
+//
+// Concurrency model: SIP signalling runs on sipgo's goroutines plus one
+// signalling goroutine per OutboundCall; the media path has no goroutine of
+// its own. The call's owner goroutine (the daemon's) calls ReadFrame, which
+// reads the call's own UDP socket into preallocated buffers, so the media path
+// needs no mutex. Counters other goroutines read are atomics.
+//
+// Inbound requests: OPTIONS is answered 200 so trunks can health-check us;
+// any INVITE that does not belong to one of our dialogs is rejected with
+// 403 Forbidden because amdd only originates calls (488 would wrongly suggest
+// that a different offer could succeed).
+package sip
