@@ -1,0 +1,163 @@
+package audiofile
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+
+	"github.com/thesyncim/gopus/container/ogg"
+
+	"github.com/amd-engine/amd/dsp"
+)
+
+const (
+	// maxOggBytes bounds how much of an Ogg file is read: 30 minutes of
+	// Opus at its 510 kbit/s maximum is ~115 MB. The demuxer buffers a page
+	// until it parses, so this also bounds memory on garbage input.
+	maxOggBytes = 256 << 20
+	// opusDecimation is 48 kHz (Opus granule clock) / 8 kHz.
+	opusDecimation = 48000 / dsp.SampleRate
+)
+
+// decodeOgg demuxes Ogg Opus and decodes it to 8 kHz mono, honouring the
+// header's pre-skip and the end trimming given by the last granule position.
+func decodeOgg(r *bufio.Reader) (*Audio, error) {
+	head, _ := r.Peek(sniffLen)
+	if codec := oggCodec(head); codec != "Opus" {
+		if codec == "" {
+			return nil, errorf(ErrTruncated, "ogg: truncated first page")
+		}
+		return nil, errorf(ErrUnsupported, "unsupported format: Ogg %s", codec)
+	}
+	or, err := ogg.NewReader(io.LimitReader(r, maxOggBytes))
+	if err != nil {
+		return nil, oggError(err, "ogg: reading Opus headers")
+	}
+	h := or.Header
+	if h.MappingFamily != 0 || h.Channels > 2 {
+		return nil, errorf(ErrUnsupported, "unsupported format: Ogg Opus with %d channels (mapping family %d)", h.Channels, h.MappingFamily)
+	}
+	dec, err := dsp.NewOpusDecoder()
+	if err != nil {
+		return nil, err
+	}
+	preSkip := int(h.PreSkip) / opusDecimation // at 8 kHz
+	out := make([]int16, 0, 1<<16)
+	pcm := make([]int16, dsp.OpusMaxPacketSamples)
+	pkt := make([]byte, 1<<16)
+	var (
+		decoded, bad  int
+		lastGranule   uint64
+		ended         bool
+		truncatedRead bool
+	)
+	for {
+		n, granule, err := or.ReadPacketInto(pkt)
+		if errors.Is(err, io.EOF) {
+			ended = or.EOF()
+			if !ended {
+				truncatedRead = true
+			}
+			break
+		}
+		if errors.Is(err, ogg.ErrPacketTooLarge) {
+			bad++
+			continue
+		}
+		if err != nil {
+			if decoded == 0 {
+				return nil, oggError(err, "ogg: reading audio page")
+			}
+			// A damaged or cut tail: keep the audio before it, as a
+			// player would.
+			truncatedRead = true
+			break
+		}
+		if granule != 0 && granule != ^uint64(0) {
+			lastGranule = granule
+		}
+		var got int
+		if got, err = dec.Decode(pkt[:n], pcm); err != nil {
+			// One bad packet in a file costs 20 ms of concealment, not the
+			// whole recording.
+			bad++
+			got, err = dec.Conceal(pcm, dsp.FrameSamples)
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			decoded++
+		}
+		out = append(out, pcm[:got]...)
+		if len(out) > maxSamples+preSkip {
+			return nil, errorf(ErrTooLong, "ogg: audio longer than %d minutes", MaxDurationMs/60000)
+		}
+	}
+	if decoded == 0 {
+		if bad > 0 {
+			return nil, errorf(ErrCorrupt, "ogg: none of %d Opus packets decodes", bad)
+		}
+		if truncatedRead {
+			return nil, errorf(ErrTruncated, "ogg: truncated before the first audio packet")
+		}
+		return nil, errorf(ErrEmpty, "ogg: no audio packets")
+	}
+	// RFC 7845 §4.5: the last page's granule position gives the exact end;
+	// trimming to it drops the encoder's padding of the final packet.
+	if ended && !truncatedRead && lastGranule > uint64(h.PreSkip) {
+		if end := int(min(lastGranule/opusDecimation, uint64(len(out)))); end >= preSkip {
+			out = out[:end]
+		}
+	}
+	if preSkip >= len(out) {
+		return nil, errorf(ErrEmpty, "ogg: no audio after the %d-sample pre-skip", h.PreSkip)
+	}
+	return &Audio{
+		Samples:    out[preSkip:],
+		Format:     FormatOggOpus,
+		SourceRate: 48000,
+		Channels:   int(h.Channels),
+	}, nil
+}
+
+// oggCodec names the codec of the first logical stream from its BOS page,
+// or "" if the page is cut short.
+func oggCodec(b []byte) string {
+	if len(b) < 27 {
+		return ""
+	}
+	payload := 27 + int(b[26])
+	if len(b) < payload+8 {
+		return ""
+	}
+	p := b[payload:]
+	switch {
+	case bytes.HasPrefix(p, []byte("OpusHead")):
+		return "Opus"
+	case bytes.HasPrefix(p, []byte("\x01vorbis")):
+		return "Vorbis"
+	case bytes.HasPrefix(p, []byte("Speex   ")):
+		return "Speex"
+	case bytes.HasPrefix(p, []byte("\x7fFLAC")):
+		return "FLAC"
+	case bytes.HasPrefix(p, []byte("\x80theora")):
+		return "Theora (video)"
+	}
+	return "with an unknown codec"
+}
+
+// oggError maps the demuxer's errors onto our sentinels.
+func oggError(err error, msg string) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ogg.ErrUnexpectedEOS):
+		return errorf(ErrTruncated, "%s: unexpected end of file", msg)
+	case errors.Is(err, ogg.ErrBadCRC):
+		return errorf(ErrCorrupt, "%s: page checksum mismatch", msg)
+	case errors.Is(err, ogg.ErrInvalidHeader):
+		return errorf(ErrCorrupt, "%s: invalid Opus header", msg)
+	case errors.Is(err, ogg.ErrInvalidPage):
+		return errorf(ErrCorrupt, "%s: invalid page", msg)
+	}
+	return wrapIO(ErrCorrupt, err, "%s", msg)
+}
