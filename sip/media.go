@@ -1,0 +1,532 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/amd-engine/amd/dsp"
+	"github.com/pion/rtp"
+)
+
+// Media path tuning.
+const (
+	// DefaultMediaTimeout is how long an answered call may stay without RTP.
+	DefaultMediaTimeout = 10 * time.Second
+	// reorderHoldMax is how long a gap may stall playout when no packets
+	// arrive behind it.
+	reorderHoldMax = 60 * time.Millisecond
+	// relatchAfter lets a new source take over once the latched one has
+	// been silent this long: carriers often play early media from one
+	// media server and bridge the answered call from another.
+	relatchAfter = time.Second
+	// maxConcealPackets bounds the audio invented for one gap; longer
+	// outages are not papered over.
+	maxConcealPackets = 5
+	// seqRestart: a sequence jump this large is a restarted sender, not loss.
+	seqRestart = 1000
+	// fifoSize holds one frame's remainder, one concealed gap and one
+	// packet of the longest Opus duration with room to spare.
+	fifoSize = 8192
+	fifoMask = fifoSize - 1
+	// readBufSize is larger than any payload we keep so oversized
+	// datagrams are detected rather than silently truncated.
+	readBufSize = 2048
+)
+
+// payloadKind is what a payload type means for this session.
+type payloadKind uint8
+
+const (
+	kindUnknown payloadKind = iota
+	kindPCMU
+	kindPCMA
+	kindOpus
+	kindDTMF
+	kindCN
+)
+
+// PayloadMap maps RTP payload types to what they carry; the session reads
+// it through an atomic pointer so signalling can update it mid-call.
+type PayloadMap [128]payloadKind
+
+// NewPayloadMap builds the map for formats plus optional telephone-event.
+func NewPayloadMap(formats []Format, dtmfPT uint8, hasDTMF bool) *PayloadMap {
+	var m PayloadMap
+	m[payloadCN] = kindCN
+	for _, f := range formats {
+		if f.PayloadType >= 128 {
+			continue
+		}
+		switch f.Codec {
+		case CodecPCMU:
+			m[f.PayloadType] = kindPCMU
+		case CodecPCMA:
+			m[f.PayloadType] = kindPCMA
+		case CodecOpus:
+			m[f.PayloadType] = kindOpus
+		}
+	}
+	if hasDTMF && dtmfPT < 128 {
+		m[dtmfPT] = kindDTMF
+	}
+	return &m
+}
+
+// FrameInfo describes one 20 ms frame returned by ReadFrame.
+type FrameInfo struct {
+	// Lost is set when any sample of the frame was concealed (packet loss).
+	Lost bool
+	// DTMF is a key pressed since the previous frame (RFC 4733), or 0.
+	DTMF rune
+	// Codec is the codec of the last packet decoded into the frame.
+	Codec Codec
+}
+
+// MediaStats are the session's counters; read them from any goroutine.
+type MediaStats struct {
+	Packets, Bytes                       uint64
+	Lost, Late, Duplicates, Reordered    uint64
+	Strangers, Malformed, RTCP           uint64
+	DecodeErrors, UnknownPayloads        uint64
+	SSRCChanges, Relatches, DTMF, Frames uint64
+	ConcealedFrames                      uint64
+	Remote                               netip.AddrPort
+	LastPacket                           time.Time
+}
+
+type mediaCounters struct {
+	packets, bytes, lost, late, dups, reordered atomic.Uint64
+	strangers, malformed, rtcp                  atomic.Uint64
+	decodeErrors, unknownPT                     atomic.Uint64
+	ssrcChanges, relatches, dtmf, frames        atomic.Uint64
+	concealedFrames                             atomic.Uint64
+	lastPacket                                  atomic.Int64
+}
+
+// MediaOptions configure a MediaSession.
+type MediaOptions struct {
+	// Payloads is the initial payload type map (usually our offer's).
+	Payloads *PayloadMap
+	// MediaTimeout after the answer without RTP makes ReadFrame fail
+	// with ErrMediaTimeout; 0 means DefaultMediaTimeout.
+	MediaTimeout time.Duration
+	// OnClose runs once after the socket is closed (port pool release).
+	OnClose func()
+}
+
+// MediaSession receives one call's RTP on its own socket and turns it into
+// 160-sample frames. ReadFrame must be called from a single goroutine (the
+// call's owner); SetPayloads, MarkAnswered, Stats, RemoteAddr and Close are
+// safe from any goroutine.
+type MediaSession struct {
+	conn     *net.UDPConn
+	port     int
+	timeout  time.Duration
+	payloads atomic.Pointer[PayloadMap]
+	answered atomic.Int64 // unix nanos of the answer, 0 before
+	remote   atomic.Pointer[netip.AddrPort]
+	cnt      mediaCounters
+
+	closeOnce sync.Once
+	onClose   func()
+
+	// Owner-only state below: touched by ReadFrame's goroutine alone.
+	pkt      rtp.Packet
+	buf      [readBufSize]byte
+	latched  netip.AddrPort
+	lastRx   time.Time // last accepted packet from the latched source
+	ssrc     uint32
+	haveSSRC bool
+	rb       reorderBuffer
+	stash    rtpSlot // first packet of a new SSRC or after a jump, waiting for the drain
+	stashed  bool
+	stashGap int // sequence numbers skipped by a jump, counted as lost on restart
+
+	opus        dsp.Decoder
+	opusErr     error
+	lastKind    payloadKind
+	lastSamples int // duration of the last audio packet, for concealment
+	scratch     [dsp.OpusMaxPacketSamples]int16
+
+	fifo   [fifoSize]int16
+	lostF  [fifoSize]bool
+	rd, wr uint64
+
+	dtmfQ    [8]rune
+	dtmfN    int
+	dtmfTS   uint32
+	dtmfSeen bool
+}
+
+// NewMediaSession takes ownership of conn.
+func NewMediaSession(conn *net.UDPConn, opts MediaOptions) *MediaSession {
+	m := &MediaSession{conn: conn, timeout: opts.MediaTimeout, onClose: opts.OnClose}
+	if m.timeout <= 0 {
+		m.timeout = DefaultMediaTimeout
+	}
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		m.port = ua.Port
+	}
+	p := opts.Payloads
+	if p == nil {
+		p = NewPayloadMap([]Format{{PayloadPCMU, CodecPCMU}, {PayloadPCMA, CodecPCMA}, {PayloadOpus, CodecOpus}}, PayloadDTMF, true)
+	}
+	m.payloads.Store(p)
+	m.lastSamples = dsp.FrameSamples
+	return m
+}
+
+// Port is the local RTP port.
+func (m *MediaSession) Port() int { return m.port }
+
+// LocalAddr is the socket's bound address.
+func (m *MediaSession) LocalAddr() netip.AddrPort {
+	return m.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// SetPayloads replaces the payload type map (e.g. after the SDP answer).
+func (m *MediaSession) SetPayloads(p *PayloadMap) { m.payloads.Store(p) }
+
+// MarkAnswered starts the media timeout clock.
+func (m *MediaSession) MarkAnswered(at time.Time) { m.answered.Store(at.UnixNano()) }
+
+// RemoteAddr is the latched source, or the zero value before the first packet.
+func (m *MediaSession) RemoteAddr() netip.AddrPort {
+	if p := m.remote.Load(); p != nil {
+		return *p
+	}
+	return netip.AddrPort{}
+}
+
+// Close closes the socket; a blocked ReadFrame returns ErrClosed.
+func (m *MediaSession) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		err = m.conn.Close()
+		if m.onClose != nil {
+			m.onClose()
+		}
+	})
+	return err
+}
+
+// Stats snapshots the counters.
+func (m *MediaSession) Stats() MediaStats {
+	c := &m.cnt
+	s := MediaStats{
+		Packets: c.packets.Load(), Bytes: c.bytes.Load(), Lost: c.lost.Load(), Late: c.late.Load(),
+		Duplicates: c.dups.Load(), Reordered: c.reordered.Load(), Strangers: c.strangers.Load(),
+		Malformed: c.malformed.Load(), RTCP: c.rtcp.Load(), DecodeErrors: c.decodeErrors.Load(),
+		UnknownPayloads: c.unknownPT.Load(), SSRCChanges: c.ssrcChanges.Load(), Relatches: c.relatches.Load(),
+		DTMF: c.dtmf.Load(), Frames: c.frames.Load(), ConcealedFrames: c.concealedFrames.Load(),
+		Remote: m.RemoteAddr(),
+	}
+	if ns := c.lastPacket.Load(); ns != 0 {
+		s.LastPacket = time.Unix(0, ns)
+	}
+	return s
+}
+
+// ReadFrame fills pcm[:160] with the next 20 ms of audio. It returns
+// os.ErrDeadlineExceeded when deadline passes first (so the owner can
+// service its channels and call again), ErrMediaTimeout when the answered
+// call has had no RTP for MediaTimeout, and ErrClosed after Close.
+// Whatever ptime the peer uses, frames are always 160 samples.
+func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, error) {
+	if len(pcm) < dsp.FrameSamples {
+		return FrameInfo{}, fmt.Errorf("sip: read frame: pcm holds %d samples, need %d", len(pcm), dsp.FrameSamples)
+	}
+	for {
+		if m.wr-m.rd >= dsp.FrameSamples {
+			return m.popFrame(pcm), nil
+		}
+		if m.emit(false) {
+			continue
+		}
+		now := time.Now()
+		readDL := deadline
+		if ans := m.answered.Load(); ans != 0 {
+			since := time.Unix(0, ans)
+			if m.lastRx.After(since) {
+				since = m.lastRx
+			}
+			to := since.Add(m.timeout)
+			if !now.Before(to) {
+				return FrameInfo{}, fmt.Errorf("%w: no rtp for %v", ErrMediaTimeout, now.Sub(since).Round(time.Millisecond))
+			}
+			if to.Before(readDL) {
+				readDL = to
+			}
+		}
+		if m.rb.held > 0 {
+			flush := m.lastRx.Add(reorderHoldMax)
+			if !now.Before(flush) {
+				m.emit(true)
+				continue
+			}
+			if flush.Before(readDL) {
+				readDL = flush
+			}
+		}
+		if !now.Before(deadline) {
+			return FrameInfo{}, os.ErrDeadlineExceeded
+		}
+		if err := m.conn.SetReadDeadline(readDL); err != nil {
+			return FrameInfo{}, m.readErr(err)
+		}
+		n, from, err := m.conn.ReadFromUDPAddrPort(m.buf[:])
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // the loop decides which deadline fired
+			}
+			return FrameInfo{}, m.readErr(err)
+		}
+		m.handleDatagram(m.buf[:n], from, time.Now())
+	}
+}
+
+func (m *MediaSession) readErr(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("sip: rtp read: %w", err)
+}
+
+// handleDatagram validates, latches and queues one datagram.
+func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Time) {
+	c := &m.cnt
+	if len(b) >= 2 && b[1] >= 192 && b[1] <= 223 {
+		// RTCP multiplexed on the RTP port (RFC 5761): not audio.
+		c.rtcp.Add(1)
+		return
+	}
+	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 || len(m.pkt.Payload) > maxPayload {
+		c.malformed.Add(1)
+		return
+	}
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	switch {
+	case !m.latched.IsValid():
+		m.latch(from)
+	case from != m.latched:
+		if now.Sub(m.lastRx) < relatchAfter {
+			c.strangers.Add(1)
+			return
+		}
+		m.latch(from)
+		c.relatches.Add(1)
+	}
+	m.lastRx = now
+	c.packets.Add(1)
+	c.bytes.Add(uint64(len(b)))
+	c.lastPacket.Store(now.UnixNano())
+
+	h := &m.pkt.Header
+	if !m.haveSSRC {
+		m.ssrc, m.haveSSRC = h.SSRC, true
+	} else if h.SSRC != m.ssrc {
+		// A new stream (re-INVITE, media server switch): play out what
+		// the old one left, then restart sequence tracking with this one.
+		m.ssrc = h.SSRC
+		c.ssrcChanges.Add(1)
+		m.stashPacket(0)
+		return
+	}
+	if m.stashed {
+		// Still draining toward a restart; later packets of the new stream
+		// would be judged against the old sequence, so hold only the first.
+		c.late.Add(1)
+		return
+	}
+	res, reordered := m.rb.push(h.SequenceNumber, h.Timestamp, h.PayloadType, h.Marker, m.pkt.Payload)
+	switch res {
+	case pushLate:
+		c.late.Add(1)
+	case pushDuplicate:
+		c.dups.Add(1)
+	case pushJump:
+		gap := int(h.SequenceNumber - m.rb.next)
+		if gap >= seqRestart {
+			gap = 0
+		}
+		m.stashPacket(gap)
+	}
+	if reordered {
+		c.reordered.Add(1)
+	}
+}
+
+func (m *MediaSession) latch(from netip.AddrPort) {
+	m.latched = from
+	a := from
+	m.remote.Store(&a) // once per latch, never per packet
+}
+
+// stashPacket keeps the current packet as the first of a restarted sequence.
+func (m *MediaSession) stashPacket(gap int) {
+	h := &m.pkt.Header
+	s := &m.stash
+	s.used, s.seq, s.ts, s.pt, s.marker = true, h.SequenceNumber, h.Timestamp, h.PayloadType, h.Marker
+	s.n = copy(s.buf[:], m.pkt.Payload)
+	m.stashed, m.stashGap = true, gap
+}
+
+// emit decodes at most one queued packet into the FIFO; it reports whether
+// it made progress. When a restart is pending it drains the old sequence
+// first, then restarts with the stashed packet.
+func (m *MediaSession) emit(force bool) bool {
+	if m.stashed {
+		force = true
+		if m.rb.held == 0 {
+			s := &m.stash
+			if m.stashGap > 0 {
+				m.cnt.lost.Add(uint64(m.stashGap))
+			}
+			m.rb.reset(s.seq)
+			m.rb.push(s.seq, s.ts, s.pt, s.marker, s.payload())
+			m.stashed = false
+			if m.opus != nil && m.stashGap == 0 {
+				m.opus.Reset()
+			}
+		}
+	}
+	s, lost := m.rb.pop(force)
+	if s == nil {
+		return false
+	}
+	if lost > 0 {
+		m.cnt.lost.Add(uint64(lost))
+		m.conceal(min(lost, maxConcealPackets))
+	}
+	m.decode(s)
+	return true
+}
+
+func (m *MediaSession) conceal(packets int) {
+	for range packets {
+		n := m.lastSamples
+		if m.lastKind == kindOpus && m.opus != nil {
+			k, err := m.opus.Conceal(m.scratch[:], n)
+			if err == nil {
+				m.write(m.scratch[:k], true)
+				continue
+			}
+		}
+		// G.711 has no model to extrapolate from; silence marked lost is
+		// honest and the detector can discount it.
+		clear(m.scratch[:n])
+		m.write(m.scratch[:n], true)
+	}
+}
+
+func (m *MediaSession) decode(s *rtpSlot) {
+	kind := m.payloads.Load()[s.pt&0x7f]
+	p := s.payload()
+	switch kind {
+	case kindPCMU, kindPCMA:
+		if len(p) == 0 || len(p) > dsp.OpusMaxPacketSamples {
+			m.cnt.decodeErrors.Add(1)
+			return
+		}
+		if kind == kindPCMU {
+			dsp.DecodeMulaw(m.scratch[:len(p)], p)
+		} else {
+			dsp.DecodeAlaw(m.scratch[:len(p)], p)
+		}
+		m.switchKind(kind)
+		m.lastSamples = len(p)
+		m.write(m.scratch[:len(p)], false)
+	case kindOpus:
+		if m.opus == nil && m.opusErr == nil {
+			// Created on first use: most calls never negotiate Opus.
+			m.opus, m.opusErr = dsp.NewOpusDecoder()
+		}
+		if m.opus == nil {
+			m.cnt.decodeErrors.Add(1)
+			return
+		}
+		m.switchKind(kind)
+		n, err := m.opus.Decode(p, m.scratch[:])
+		if err != nil || n == 0 {
+			m.cnt.decodeErrors.Add(1)
+			return
+		}
+		m.lastSamples = n
+		m.write(m.scratch[:n], false)
+	case kindDTMF:
+		key, _, _, ok := parseDTMF(p)
+		if !ok {
+			return
+		}
+		// One key press spans many packets sharing the event's timestamp;
+		// report it once.
+		if m.dtmfSeen && s.ts == m.dtmfTS {
+			return
+		}
+		m.dtmfSeen, m.dtmfTS = true, s.ts
+		m.cnt.dtmf.Add(1)
+		if m.dtmfN < len(m.dtmfQ) {
+			m.dtmfQ[m.dtmfN] = key
+			m.dtmfN++
+		}
+	case kindCN:
+		// Comfort noise: the peer is silent; nothing to decode.
+	default:
+		m.cnt.unknownPT.Add(1)
+	}
+}
+
+func (m *MediaSession) switchKind(k payloadKind) {
+	if m.lastKind == kindOpus && k != kindOpus && m.opus != nil {
+		m.opus.Reset()
+	}
+	m.lastKind = k
+}
+
+func (m *MediaSession) write(p []int16, lost bool) {
+	for _, v := range p {
+		if m.wr-m.rd >= fifoSize {
+			return // cannot happen with bounded concealment; never overwrite unread audio
+		}
+		i := m.wr & fifoMask
+		m.fifo[i] = v
+		m.lostF[i] = lost
+		m.wr++
+	}
+}
+
+func (m *MediaSession) popFrame(pcm []int16) FrameInfo {
+	var fi FrameInfo
+	for i := range dsp.FrameSamples {
+		j := m.rd & fifoMask
+		pcm[i] = m.fifo[j]
+		if m.lostF[j] {
+			fi.Lost = true
+		}
+		m.rd++
+	}
+	switch m.lastKind {
+	case kindPCMU:
+		fi.Codec = CodecPCMU
+	case kindPCMA:
+		fi.Codec = CodecPCMA
+	case kindOpus:
+		fi.Codec = CodecOpus
+	}
+	if m.dtmfN > 0 {
+		fi.DTMF = m.dtmfQ[0]
+		copy(m.dtmfQ[:], m.dtmfQ[1:m.dtmfN])
+		m.dtmfN--
+	}
+	m.cnt.frames.Add(1)
+	if fi.Lost {
+		m.cnt.concealedFrames.Add(1)
+	}
+	return fi
+}
