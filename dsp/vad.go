@@ -1,0 +1,260 @@
+package dsp
+
+import "math"
+
+// The VAD answers one question per 20 ms frame: is somebody talking? It has
+// to hold from −35 dBFS speech in −40 dBFS brown noise to clean −10 dBFS
+// speech, through G.711 and lossy Opus, without calling stationary line noise,
+// hum or comfort noise speech. The design, stage by stage:
+//
+//  1. Band limit. A 2nd-order Butterworth high-pass (−21 dB at 60 Hz) at 200 Hz removes DC,
+//     mains hum's fundamental and most of brown/pink noise's energy, which
+//     lives below the telephone speech band. Speech loses little: the voice
+//     band starts at 300 Hz on any phone line.
+//  2. Energy in dBFS (full scale = 1.0, the fixtures' convention).
+//  3. Noise floor by minimum statistics: the minimum frame energy over the
+//     last 2 s. Speech pauses (between words, breaths) fall to the noise level
+//     several times a second, speech never lifts the minimum, and the floor
+//     follows a falling noise level instantly.
+//  4. Noise spread: how far noise frames typically sit above that minimum.
+//     Wide-band white noise has a steady per-frame energy (±0.5 dB); the
+//     narrow residue of brown noise fluctuates by several dB. Thresholds are
+//     floor + spread + margin, so they adapt to the noise's own variability
+//     instead of being tuned to one noise colour.
+//  5. Stationarity: a signal whose energy stays within a few dB for 300 ms is
+//     not speech (speech's energy swings at the 2–8 Hz syllable rate); the
+//     floor jumps up to it, which handles a noise level that steps up faster
+//     than the 2 s window could.
+//  6. Hysteresis: onset needs two frames above the onset threshold (one if
+//     far above), continuation a lower threshold, and a short hangover bridges
+//     weak consonants. Word/utterance logic lives in Segmenter, not here.
+const (
+	vadHighPassHz = 200.0
+	// vadSilenceDB is the energy reported for digital silence.
+	vadSilenceDB = -100.0
+	// vadMinSpeechDB is an absolute gate: nothing quieter is speech. Dither
+	// and idle-channel noise sit near −80 dBFS; the quietest talker we must
+	// hear is −35 dBFS RMS, whose syllables peak well above −55.
+	vadMinSpeechDB = -55.0
+	// Minimum statistics: 10 sub-windows of 200 ms = a 2 s window, longer
+	// than the longest stretch of fluent speech without a dip to the floor.
+	vadSubFrames   = 10
+	vadSubWindows  = 10
+	vadStatFrames  = 15  // 300 ms: longer than a held vowel in conversational speech
+	vadStatRangeDB = 3.0 // plus the noise spread: what "stationary" tolerates
+	// Margins above floor+spread, in dB.
+	vadOnsetDB    = 6.0 // two frames this far up start speech
+	vadStrongDB   = 12.0
+	vadContinueDB = 3.0
+	// vadHangover frames bridge dips inside words (weak consonants, 40 ms).
+	vadHangover = 2
+	// Noise spread tracking: start value, bounds and EMA weight (≈ 0.4 s).
+	vadSpreadInit  = 2.0
+	vadSpreadMin   = 0.5
+	vadSpreadMax   = 10.0
+	vadSpreadAlpha = 0.05
+)
+
+// VADFrame is the VAD's verdict and measurements for one frame.
+type VADFrame struct {
+	Speech bool
+	// EnergyDB is the band-limited (≥ 200 Hz) frame energy in dBFS.
+	EnergyDB float64
+	// NoiseFloorDB is the tracked noise floor (minimum statistics).
+	NoiseFloorDB float64
+	// SNRDB is EnergyDB − NoiseFloorDB.
+	SNRDB float64
+	// NoiseSpreadDB is how far noise frames typically sit above the floor;
+	// a frame must clear floor + spread + a margin to count as speech.
+	NoiseSpreadDB float64
+}
+
+// biquad is one direct-form-II-transposed second-order section.
+type biquad struct {
+	b0, b1, b2, a1, a2 float64
+	z1, z2             float64
+}
+
+func (q *biquad) step(x float64) float64 {
+	y := q.b0*x + q.z1
+	q.z1 = q.b1*x - q.a1*y + q.z2
+	q.z2 = q.b2*x - q.a2*y
+	return y
+}
+
+// highPass returns an RBJ high-pass section at fc with quality q.
+func highPass(fc, q float64) biquad {
+	w := 2 * math.Pi * fc / SampleRate
+	alpha := math.Sin(w) / (2 * q)
+	cw := math.Cos(w)
+	a0 := 1 + alpha
+	return biquad{
+		b0: (1 + cw) / 2 / a0,
+		b1: -(1 + cw) / a0,
+		b2: (1 + cw) / 2 / a0,
+		a1: -2 * cw / a0,
+		a2: (1 - alpha) / a0,
+	}
+}
+
+// VAD is a frame voice activity detector with an adaptive noise floor. It
+// keeps state across frames, so one stream owns one VAD; it allocates
+// nothing per frame.
+type VAD struct {
+	hp [1]biquad
+
+	frames int
+	// minimum statistics
+	subMin [vadSubWindows]float64
+	subIdx int
+	cur    float64 // minimum of the sub-window being filled
+	curN   int
+	floor  float64
+	spread float64
+	// recent energies for the stationarity test
+	hist  [vadStatFrames]float64
+	histN int
+	histI int
+
+	speech bool
+	above  int // consecutive frames above the onset threshold
+	hang   int
+}
+
+// NewVAD returns a VAD ready for the first frame of a stream.
+func NewVAD() *VAD {
+	v := &VAD{}
+	v.Reset()
+	return v
+}
+
+// Reset forgets the stream: filter state, floor and hysteresis.
+func (v *VAD) Reset() {
+	// Butterworth 2nd order.
+	v.hp[0] = highPass(vadHighPassHz, math.Sqrt2/2)
+	v.frames = 0
+	for i := range v.subMin {
+		v.subMin[i] = math.Inf(1)
+	}
+	v.subIdx, v.curN = 0, 0
+	v.cur = math.Inf(1)
+	v.floor = 0
+	v.spread = vadSpreadInit
+	v.histN, v.histI = 0, 0
+	v.speech, v.above, v.hang = false, 0, 0
+}
+
+// energyDB band-limits the frame through the filter state and returns its
+// energy in dBFS.
+func (v *VAD) energyDB(frame []int16) float64 {
+	var sum float64
+	// One second-order section, its state in locals so the loop stays in
+	// registers: the feedback chain, not arithmetic, bounds the speed.
+	q := v.hp[0]
+	b0, b1, b2, a1, a2, z1, z2 := q.b0, q.b1, q.b2, q.a1, q.a2, q.z1, q.z2
+	for _, s := range frame {
+		x := float64(s)
+		y := b0*x + z1
+		z1 = b1*x - a1*y + z2
+		z2 = b2*x - a2*y
+		sum += y * y
+	}
+	v.hp[0].z1, v.hp[0].z2 = z1, z2
+	if len(frame) == 0 {
+		return vadSilenceDB
+	}
+	ms := sum / float64(len(frame)) / (32768.0 * 32768.0)
+	if ms <= 1e-10 {
+		return vadSilenceDB
+	}
+	return 10 * math.Log10(ms)
+}
+
+// Process classifies one frame (normally FrameSamples samples).
+func (v *VAD) Process(frame []int16) VADFrame {
+	e := v.energyDB(frame)
+	v.frames++
+
+	// Minimum statistics over the last vadSubWindows sub-windows plus the
+	// current one: a falling level is followed at once, a rising one when
+	// the old minima age out.
+	if e < v.cur {
+		v.cur = e
+	}
+	v.curN++
+	floor := v.cur
+	for _, m := range v.subMin {
+		if m < floor {
+			floor = m
+		}
+	}
+	if v.curN == vadSubFrames {
+		v.subMin[v.subIdx] = v.cur
+		v.subIdx = (v.subIdx + 1) % vadSubWindows
+		v.cur, v.curN = math.Inf(1), 0
+	}
+
+	// Stationarity: 300 ms inside a narrow band is noise, hum or a tone,
+	// whatever its level; lift the floor to it.
+	v.hist[v.histI] = e
+	v.histI = (v.histI + 1) % vadStatFrames
+	if v.histN < vadStatFrames {
+		v.histN++
+	}
+	if v.histN == vadStatFrames {
+		lo, hi := v.hist[0], v.hist[0]
+		for _, h := range v.hist[1:] {
+			lo = math.Min(lo, h)
+			hi = math.Max(hi, h)
+		}
+		if hi-lo <= vadStatRangeDB+v.spread && lo > floor {
+			floor = lo
+			v.raiseFloor(lo)
+		}
+	}
+	v.floor = floor
+
+	snr := e - floor
+	onset := floor + v.spread + math.Max(vadOnsetDB, 1.5*v.spread)
+	cont := floor + v.spread + vadContinueDB
+	gate := e >= vadMinSpeechDB
+
+	if gate && e > onset {
+		v.above++
+	} else {
+		v.above = 0
+	}
+	switch {
+	case v.speech && gate && e > cont:
+		v.hang = vadHangover
+	case v.speech && v.hang > 0:
+		v.hang--
+	case v.speech:
+		v.speech = false
+	case v.above >= 2 || (v.above == 1 && e > onset+vadStrongDB-vadOnsetDB):
+		v.speech = true
+		v.hang = vadHangover
+	}
+
+	// Learn the spread from frames that are clearly not speech, so weak
+	// speech does not widen it.
+	if !v.speech && v.above == 0 {
+		d := math.Min(snr, 3*v.spread+vadOnsetDB)
+		v.spread += vadSpreadAlpha * (d - v.spread)
+		v.spread = math.Max(vadSpreadMin, math.Min(vadSpreadMax, v.spread))
+	}
+
+	return VADFrame{Speech: v.speech, EnergyDB: e, NoiseFloorDB: floor, SNRDB: snr, NoiseSpreadDB: v.spread}
+}
+
+// raiseFloor lifts every stored minimum to at least f.
+func (v *VAD) raiseFloor(f float64) {
+	for i, m := range v.subMin {
+		if m < f && !math.IsInf(m, 1) {
+			v.subMin[i] = f
+		}
+	}
+	if v.cur < f {
+		v.cur = f
+	}
+}
