@@ -1,0 +1,424 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/amd-engine/amd/control"
+	"github.com/amd-engine/amd/gateway/auth"
+	"github.com/amd-engine/amd/gateway/notify"
+	"github.com/amd-engine/amd/gateway/store"
+)
+
+// Gateway is amdgw. New builds it, Handler serves the HTTP API, Run keeps
+// the engine links, the notifier and the lost-call resolver going.
+type Gateway struct {
+	cfg      Config
+	log      zerolog.Logger
+	store    store.Store
+	verifier *auth.Verifier
+	disp     *notify.Dispatcher
+	pool     *enginePool
+	metrics  *metrics
+	registry *prometheus.Registry
+	now      func() time.Time
+
+	// suspect holds calls whose state the gateway can no longer vouch for
+	// (engine connection lost, gateway restarted) and since when; an event
+	// for the call clears it, the resolver fails it after EngineLossTimeout.
+	mu      sync.Mutex
+	suspect map[string]time.Time
+}
+
+// Option configures a Gateway.
+type Option func(*Gateway)
+
+// WithLogger sets the logger.
+func WithLogger(l zerolog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithConnector replaces how engine connections are opened (tests).
+func WithConnector(f ConnectFunc) Option { return func(g *Gateway) { g.pool.connect = f } }
+
+// New builds a Gateway over st (which it does not close).
+func New(cfg Config, st store.Store, opts ...Option) (*Gateway, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier([]byte(cfg.JWTSecret))
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		log:      zerolog.Nop(),
+		store:    st,
+		verifier: v,
+		pool:     newEnginePool(cfg.Engines),
+		registry: prometheus.NewRegistry(),
+		now:      time.Now,
+		suspect:  map[string]time.Time{},
+	}
+	g.pool.connect = ControlConnect
+	for _, o := range opts {
+		o(g)
+	}
+	g.metrics = newMetrics(g.registry, g)
+	g.pool.token, g.pool.minWait, g.pool.maxWait, g.pool.log = cfg.EngineToken, cfg.ReconnectMin, cfg.ReconnectMax, g.log
+	g.pool.onEvent = g.onEvent
+	g.pool.onUp = g.onEngineUp
+	g.pool.onDown = g.onEngineDown
+	g.disp = notify.NewDispatcher(st, []byte(cfg.SigningSecret),
+		notify.WithPolicy(cfg.Notify.policy()), notify.WithWorkers(cfg.Notify.Workers),
+		notify.WithAttemptHook(g.onAttempt))
+	return g, nil
+}
+
+// Config returns the effective configuration.
+func (g *Gateway) Config() Config { return g.cfg }
+
+// Run runs the engine links, the notifier and the resolver until ctx is
+// done, then waits for all of them.
+func (g *Gateway) Run(ctx context.Context) error {
+	// Calls open at start-up were left by a previous process: until their
+	// engine says something about them, they are suspect.
+	open, err := g.store.OpenCalls(ctx)
+	if err != nil {
+		return fmt.Errorf("load open calls: %w", err)
+	}
+	now := g.now()
+	g.mu.Lock()
+	for _, c := range open {
+		g.suspect[c.CallID] = now
+	}
+	g.mu.Unlock()
+	if len(open) > 0 {
+		g.log.Info().Int("calls", len(open)).Msg("resuming calls left open by the previous run")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { g.pool.run(ctx) })
+	wg.Go(func() { _ = g.disp.Run(ctx) })
+	wg.Go(func() { g.resolveLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// eventApplyTimeout bounds the store write of one event.
+const eventApplyTimeout = 10 * time.Second
+
+// onEvent applies one engine event to its call's record and queues the
+// notifications it causes, in one transaction. It runs on the link's
+// goroutine, so one call's events are applied in order.
+func (g *Gateway) onEvent(l *engineLink, in control.Incoming) {
+	now := g.now()
+	callID := in.CallID
+	var typ string
+	var fn func(c *store.Call) ([]store.Notification, error)
+	switch {
+	case in.Status != nil:
+		typ = string(in.Status.Status)
+		fn = func(c *store.Call) ([]store.Notification, error) { return applyStatus(c, in.Status, now), nil }
+	case in.AMD != nil:
+		typ = string(in.AMD.Event.Type)
+		fn = func(c *store.Call) ([]store.Notification, error) { return applyAMD(c, in.AMD, now), nil }
+	default:
+		return
+	}
+	g.metrics.events.WithLabelValues(typ).Inc()
+	queued := 0
+	wrapped := func(c *store.Call) ([]store.Notification, error) {
+		notes, err := fn(c)
+		queued = len(notes)
+		return notes, err
+	}
+	// A store failure is retried briefly: dropping the event could leave
+	// the call unresolved until the loss timeout.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), eventApplyTimeout)
+		err = g.store.UpdateCall(ctx, callID, wrapped)
+		cancel()
+		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrClosed) {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return // another client's call on a shared engine
+	case err != nil:
+		g.log.Error().Err(err).Str("callId", callID).Str("event", typ).Msg("apply engine event")
+		return
+	}
+	g.unsuspect(callID)
+	g.log.Debug().Str("callId", callID).Str("engine", l.url).Str("event", typ).Int("notifications", queued).Msg("engine event")
+	if queued > 0 {
+		g.disp.Wake()
+	}
+}
+
+func (g *Gateway) unsuspect(callID string) {
+	g.mu.Lock()
+	delete(g.suspect, callID)
+	g.mu.Unlock()
+}
+
+func (g *Gateway) markSuspect(callID string, since time.Time) {
+	g.mu.Lock()
+	if _, ok := g.suspect[callID]; !ok {
+		g.suspect[callID] = since
+	}
+	g.mu.Unlock()
+}
+
+// onEngineDown makes every open call of the engine suspect.
+func (g *Gateway) onEngineDown(l *engineLink, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	open, oerr := g.store.OpenCalls(ctx)
+	if oerr != nil {
+		g.log.Error().Err(oerr).Msg("list open calls after engine loss")
+		return
+	}
+	now := g.now()
+	n := 0
+	for _, c := range open {
+		if c.EngineURL == l.url {
+			g.markSuspect(c.CallID, now)
+			n++
+		}
+	}
+	if n > 0 {
+		g.log.Warn().Err(err).Str("engine", l.url).Int("calls", n).Msg("calls waiting for their engine to come back")
+	}
+}
+
+// onEngineUp re-subscribes to the engine's open calls: their events resume
+// on this connection. An engine that no longer knows a call (unknown_call)
+// resolves it at once.
+func (g *Gateway) onEngineUp(ctx context.Context, l *engineLink, c EngineConn) {
+	open, err := g.store.OpenCalls(ctx)
+	if err != nil {
+		g.log.Error().Err(err).Msg("list open calls after engine connect")
+		return
+	}
+	for _, call := range open {
+		if call.EngineURL != l.url {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, g.cfg.DialAckTimeout)
+		err := c.Subscribe(sctx, call.CallID)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, control.ErrUnknownCall):
+			g.resolveLost(call.CallID, "engine no longer knows the call")
+		default:
+			g.log.Warn().Err(err).Str("callId", call.CallID).Msg("re-subscribe")
+		}
+	}
+}
+
+// resolveLoop fails suspect calls that stayed unheard of for EngineLossTimeout.
+func (g *Gateway) resolveLoop(ctx context.Context) {
+	t := time.NewTicker(g.cfg.ResolveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := g.now()
+		var due []string
+		g.mu.Lock()
+		for id, since := range g.suspect {
+			if now.Sub(since) >= g.cfg.EngineLossTimeout {
+				due = append(due, id)
+			}
+		}
+		g.mu.Unlock()
+		for _, id := range due {
+			g.resolveLost(id, fmt.Sprintf("no word from the engine for %s after the connection was lost", g.cfg.EngineLossTimeout))
+		}
+	}
+}
+
+// resolveLost marks a call Failed with amd_error and, if its engine is
+// connected, hangs it up so the engine and the record agree.
+func (g *Gateway) resolveLost(callID, why string) {
+	now := g.now()
+	var engineURL string
+	queued := 0
+	ctx, cancel := context.WithTimeout(context.Background(), eventApplyTimeout)
+	defer cancel()
+	err := g.store.UpdateCall(ctx, callID, func(c *store.Call) ([]store.Notification, error) {
+		engineURL = c.EngineURL
+		notes := applyLost(c, why, now)
+		queued = len(notes)
+		return notes, nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		g.log.Error().Err(err).Str("callId", callID).Msg("resolve lost call")
+		return
+	}
+	g.unsuspect(callID)
+	if queued == 0 {
+		return
+	}
+	g.metrics.lost.Inc()
+	g.log.Warn().Str("callId", callID).Str("why", why).Msg("call marked Failed: engine lost")
+	g.disp.Wake()
+	if l := g.pool.byURL[engineURL]; l != nil {
+		if c := l.current(); c != nil {
+			_ = c.Hangup(ctx, callID)
+		}
+	}
+}
+
+// onAttempt feeds metrics and logs from the notifier.
+func (g *Gateway) onAttempt(n store.Notification, o store.Outcome, took time.Duration) {
+	g.metrics.attempts.WithLabelValues(o.State).Inc()
+	g.metrics.attemptSeconds.Observe(took.Seconds())
+	ev := g.log.Debug()
+	if o.State == store.DeliveryFailed {
+		ev = g.log.Warn()
+	}
+	ev.Str("callId", n.CallID).Str("key", n.Key).Str("status", n.Status).Str("state", o.State).
+		Int("http", o.HTTPCode).Str("err", o.Err).Msg("notification attempt")
+}
+
+// DialResult is the dialout reply.
+type DialResult struct {
+	SID    string `json:"sid"`
+	CallID string `json:"callId"`
+}
+
+// Dial errors.
+var (
+	// ErrEngineRefused: the engine refused the dial for a reason of its own.
+	ErrEngineRefused = errors.New("engine refused the call")
+)
+
+func newSID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Dial records the call, then asks an engine to place it. The record
+// exists before the engine hears of the call, so a crash at any point
+// after leaves a record the resolver will settle. Refusals by the engine
+// are returned as *FieldError (invalid field), ErrNoEngine (none up or all
+// at capacity) or ErrEngineRefused.
+func (g *Gateway) Dial(ctx context.Context, botID, appID string, req *DialoutRequest, rawReq []byte) (DialResult, error) {
+	now := g.now()
+	res := DialResult{SID: newSID(), CallID: uuid.NewString()}
+	skip := map[string]bool{}
+	l, conn, err := g.pool.pick(skip)
+	if err != nil {
+		g.metrics.dialouts.WithLabelValues("no_engine").Inc()
+		return DialResult{}, err
+	}
+	rec := &store.Call{
+		CallID: res.CallID, SID: res.SID, BotID: botID, AppID: appID,
+		Target: req.Target, Caller: req.Caller, Trunk: req.Trunk,
+		NotifyURL: req.NotifyURL, NotifyHeaders: req.NotifyHeaders, Subscription: req.AMDEventsSubscription,
+		MachineDetection: string(req.MachineDetection), Metadata: req.Metadata, Request: rawReq,
+		EngineURL: l.url, Status: store.StatusQueued, CreatedAt: now.UTC(), UpdatedAt: now.UTC(),
+	}
+	if err := g.store.CreateCall(ctx, rec); err != nil {
+		g.metrics.dialouts.WithLabelValues("store_error").Inc()
+		return DialResult{}, fmt.Errorf("record call: %w", err)
+	}
+	d := control.Dial{
+		CallID: res.CallID, Target: req.Target, Caller: req.Caller, Trunk: req.Trunk, TimeoutInMs: req.TimeoutInMs,
+		Metadata: req.FlatMetadata(), Timers: req.Timers, MachineDetection: req.MachineDetection,
+		ThresholdWordCount: req.ThresholdWordCount,
+		// AMDEventsSubscription is not passed on: the gateway records every
+		// AMD event for the interactions and filters what it notifies.
+	}
+	for {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.DialAckTimeout)
+		_, err = conn.Dial(dctx, d)
+		cancel()
+		if err == nil {
+			g.metrics.dialouts.WithLabelValues("ok").Inc()
+			g.log.Info().Str("callId", res.CallID).Str("engine", l.url).Str("target", req.Target).Msg("dialout")
+			return res, nil
+		}
+		var ce *control.CommandError
+		if !errors.As(err, &ce) {
+			// The dial may or may not have reached the engine: the call is
+			// not dialled twice; it is suspect and will be settled by its
+			// events or by the resolver, and the client learns the outcome
+			// from notifications.
+			g.markSuspect(res.CallID, g.now())
+			g.metrics.dialouts.WithLabelValues("ambiguous").Inc()
+			g.log.Warn().Err(err).Str("callId", res.CallID).Str("engine", l.url).Msg("dial outcome unknown; call is suspect")
+			return res, nil
+		}
+		if errors.Is(err, control.ErrAtCapacity) || errors.Is(err, control.ErrUnauthorized) {
+			skip[l.url] = true
+			if next, nconn, perr := g.pool.pick(skip); perr == nil {
+				l, conn = next, nconn
+				if uerr := g.store.UpdateCall(ctx, res.CallID, func(c *store.Call) ([]store.Notification, error) {
+					c.EngineURL = l.url
+					return nil, nil
+				}); uerr != nil {
+					return DialResult{}, fmt.Errorf("record call: %w", uerr)
+				}
+				continue
+			}
+			err = fmt.Errorf("%w: %v", ErrNoEngine, err)
+		}
+		g.refused(res.CallID, err)
+		if errors.Is(err, control.ErrInvalidField) {
+			g.metrics.dialouts.WithLabelValues("invalid").Inc()
+			return DialResult{}, &FieldError{Field: ce.Field, Message: "refused by the engine: " + ce.Message}
+		}
+		g.metrics.dialouts.WithLabelValues("refused").Inc()
+		if errors.Is(err, ErrNoEngine) {
+			return DialResult{}, err
+		}
+		return DialResult{}, fmt.Errorf("%w: %v", ErrEngineRefused, err)
+	}
+}
+
+// refused closes the record of a call the engine never took. No
+// notification is queued: the API caller got the error in the reply.
+func (g *Gateway) refused(callID string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventApplyTimeout)
+	defer cancel()
+	_ = g.store.UpdateCall(ctx, callID, func(c *store.Call) ([]store.Notification, error) {
+		c.Status, c.EndReason = store.StatusFailed, "Failed"
+		c.Reason, c.ReasonCode = "not dialled: "+cause.Error(), "Not-Dialled"
+		c.DisconnectAt = g.now().UTC()
+		return nil, nil
+	})
+}
+
+// healthy reports the store's and engines' state for /healthz.
+func (g *Gateway) health(ctx context.Context) (int, map[string]any) {
+	engines := make([]map[string]any, 0, len(g.pool.links))
+	for _, l := range g.pool.links {
+		engines = append(engines, map[string]any{"url": l.url, "up": l.current() != nil})
+	}
+	body := map[string]any{"status": "ok", "engines": engines, "enginesUp": g.pool.up()}
+	if _, _, err := g.store.ListCalls(ctx, store.Filter{Limit: 1}); err != nil {
+		body["status"] = "store unavailable"
+		body["error"] = err.Error()
+		return http.StatusServiceUnavailable, body
+	}
+	return http.StatusOK, body
+}
