@@ -58,11 +58,13 @@ const (
 	// MaxDuration is the longest audio decoded: the analyzer works on call
 	// openings, and the cap bounds memory for any input.
 	MaxDurationMs = 30 * 60 * 1000
-	// maxSamples is MaxDurationMs at 8 kHz.
-	maxSamples = MaxDurationMs / 1000 * dsp.SampleRate
 	// sniffLen is how many leading bytes content sniffing looks at.
 	sniffLen = 512
 )
+
+// maxSamples is MaxDurationMs at 8 kHz; a variable only so tests can
+// exercise the cap without decoding 30 minutes.
+var maxSamples = MaxDurationMs / 1000 * dsp.SampleRate
 
 // Load decodes the audio file at path, sniffing its format from its content.
 func Load(path string) (*Audio, error) {

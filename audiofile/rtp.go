@@ -230,7 +230,7 @@ func (c *rtpCollector) render(s []rtpPkt, pt uint8, format Format, clock int) ([
 			}
 			pos = prevPos + tsDelta
 		}
-		if pos > maxSamples {
+		if pos > int64(maxSamples) {
 			return nil, errorf(ErrTooLong, "pcap: audio longer than %d minutes", MaxDurationMs/60000)
 		}
 		if gap := pos - int64(len(out)); gap > 0 {

@@ -51,7 +51,7 @@ const (
 	MinResampleRate = 1000
 	// maxCoefs bounds the polyphase table (rates that share no large
 	// common factor with 8000 need many branches).
-	maxCoefs = 1 << 21
+	maxCoefs = 1 << 18
 	// resampleBlock is how many input samples are copied in per refill.
 	resampleBlock = 1024
 	// stopbandDB is the Kaiser design target.
