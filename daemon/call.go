@@ -1,0 +1,457 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/amd-engine/amd/call"
+	"github.com/amd-engine/amd/control"
+	"github.com/amd-engine/amd/dsp"
+	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/sip"
+	"github.com/rs/zerolog"
+)
+
+// command is a request from another goroutine to a call's owner.
+type command int
+
+const (
+	cmdHangup command = iota + 1
+	cmdStopAMD
+)
+
+// cmdQueue is deep enough for any burst of hangup/amd.stop a client can
+// sensibly send; beyond it the command is refused rather than blocking the
+// control connection.
+const cmdQueue = 8
+
+// closeWait bounds how long the owner waits for the signalling to explain
+// a media session that closed under it (a BYE racing the socket close).
+const closeWait = 500 * time.Millisecond
+
+// callRun is one call. Every field below "owner state" is touched only by
+// the owner goroutine (run); cmds is the only way in.
+type callRun struct {
+	m      *Manager
+	id     string
+	req    control.Dial
+	amd    engine.Config
+	cancel context.CancelFunc
+	// ringTimeout is the dial timeout handed to the dialer.
+	ringTimeout time.Duration
+	cmds        chan command
+	done        chan struct{} // closed when run returns
+	log         zerolog.Logger
+	filter      map[engine.EventType]bool // amdEventsSubscription; nil = all
+
+	// owner state
+	call     Call
+	start    time.Time
+	answerAt time.Time
+	status   call.Status
+	rang     bool
+	early    bool // 183 with SDP seen: early media flows
+	seq      int
+	det      Detector
+	pcm      [dsp.FrameSamples]int16
+	frames   int64
+}
+
+func newCallRun(m *Manager, d control.Dial, amd engine.Config, ringTimeout time.Duration, cancel context.CancelFunc) *callRun {
+	r := &callRun{
+		m: m, id: d.CallID, req: d, amd: amd, cancel: cancel, ringTimeout: ringTimeout,
+		cmds: make(chan command, cmdQueue),
+		done: make(chan struct{}),
+		log:  m.cfg.Log.With().Str("callId", d.CallID).Logger(),
+	}
+	if len(d.AMDEventsSubscription) > 0 {
+		r.filter = map[engine.EventType]bool{}
+		for _, e := range d.AMDEventsSubscription {
+			r.filter[engine.EventType(e)] = true
+		}
+	}
+	return r
+}
+
+func (r *callRun) send(c command) error {
+	select {
+	case <-r.done:
+		return fmt.Errorf("call %q ended: %w", r.id, control.ErrUnknownCall)
+	default:
+	}
+	select {
+	case r.cmds <- c:
+		return nil
+	default:
+		return &control.CommandError{Code: control.CodeInternal, CallID: r.id, Message: "call is busy with earlier commands; retry"}
+	}
+}
+
+// ending says how a call ends: the final status's fields.
+type ending struct {
+	reason     string
+	reasonCode string
+	end        call.EndReason
+	hangup     bool // we must send CANCEL/BYE
+}
+
+// run is the owner goroutine: signalling until the answer, then the media
+// loop, then the final status. It returns only when the call is over.
+func (r *callRun) run(ctx context.Context) {
+	defer close(r.done)
+	defer r.cancel()
+	defer r.m.pub.Forget(r.id)
+	r.log.Info().Str("target", r.req.Target).Str("trunk", r.req.Trunk).Str("mode", string(r.amd.Mode)).Msg("call started")
+	r.publishStatus(call.StatusTrying, ending{})
+
+	end, answered := r.untilAnswer(ctx)
+	if answered {
+		end = r.answered(ctx)
+	}
+	r.finish(end)
+}
+
+// ringGrace is how long after the dial timeout the owner waits for the
+// dialer's own no-answer report before it cancels the call itself.
+const ringGrace = 2 * time.Second
+
+// untilAnswer follows signalling until the answer or a failure. Early
+// media is read and discarded so the socket never backs up (and the
+// media session latches to the right source before the answer).
+func (r *callRun) untilAnswer(ctx context.Context) (ending, bool) {
+	progress := r.call.Progress()
+	guard := time.NewTimer(r.ringTimeout + ringGrace)
+	defer guard.Stop()
+	earlyDead := false
+	for {
+		var media Media
+		if r.early && !earlyDead {
+			media = r.call.Media()
+		}
+		if media != nil {
+			err := media.ReadFrame(r.pcm[:], r.m.cfg.Now().Add(r.m.cfg.PollInterval))
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				r.log.Debug().Err(err).Msg("early media ended")
+				earlyDead = true
+			}
+		}
+		var (
+			end  ending
+			done bool
+			ans  bool
+		)
+		if media != nil {
+			// Early media: poll between reads.
+			select {
+			case p, ok := <-progress:
+				end, done, ans = r.onProgressBeforeAnswer(p, ok)
+			case c := <-r.cmds:
+				end, done = r.onCommandBeforeAnswer(c)
+			case <-ctx.Done():
+				end, done = shutdownEnding, true
+			case <-guard.C:
+				end, done = noAnswerEnding, true
+			default:
+			}
+		} else {
+			select {
+			case p, ok := <-progress:
+				end, done, ans = r.onProgressBeforeAnswer(p, ok)
+			case c := <-r.cmds:
+				end, done = r.onCommandBeforeAnswer(c)
+			case <-ctx.Done():
+				end, done = shutdownEnding, true
+			case <-guard.C:
+				end, done = noAnswerEnding, true
+			}
+		}
+		if done {
+			return end, ans
+		}
+	}
+}
+
+var (
+	shutdownEnding = ending{reason: "engine shutting down", reasonCode: "Shutdown", end: call.EndFailed, hangup: true}
+	noAnswerEnding = ending{reason: "no answer", reasonCode: "No Answer", end: call.EndFailed, hangup: true}
+	cancelEnding   = ending{reason: "cancelled", reasonCode: "Cancelled", end: call.EndFailed, hangup: true}
+)
+
+func (r *callRun) onCommandBeforeAnswer(c command) (ending, bool) {
+	switch c {
+	case cmdHangup:
+		r.log.Info().Msg("hangup requested before answer")
+		return cancelEnding, true
+	case cmdStopAMD:
+		// Nothing runs yet: the call will be answered without detection.
+		r.amd.Mode = engine.ModeDisabled
+	}
+	return ending{}, false
+}
+
+// onProgressBeforeAnswer handles one signalling event before the answer.
+func (r *callRun) onProgressBeforeAnswer(p Progress, ok bool) (end ending, done, answered bool) {
+	if !ok {
+		return ending{reason: "signalling ended", reasonCode: "Signalling Ended", end: call.EndFailed}, true, false
+	}
+	r.log.Debug().Stringer("progress", p.Kind).Msg("progress")
+	switch p.Kind {
+	case ProgressRinging, ProgressEarlyMedia:
+		r.early = r.early || p.Kind == ProgressEarlyMedia
+		if !r.rang {
+			r.rang = true
+			r.publishStatus(call.StatusRinging, ending{})
+			r.log.Info().Msg("ringing")
+		}
+	case ProgressAnswered:
+		return ending{}, true, true
+	case ProgressFailed:
+		return failedEnding(p.Err), true, false
+	case ProgressRemoteBye:
+		// A BYE before the answer cannot happen in a sane dialog; treat as failure.
+		return ending{reason: "remote hangup before answer", reasonCode: "Remote Hangup", end: call.EndFailed}, true, false
+	}
+	return ending{}, false, false
+}
+
+// failedEnding maps a dial failure to the final status's reason fields.
+func failedEnding(err error) ending {
+	var fr interface {
+		Reason() string
+		ReasonCode() string
+	}
+	switch {
+	case errors.As(err, &fr):
+		return ending{reason: fr.Reason(), reasonCode: fr.ReasonCode(), end: call.EndFailed}
+	case errors.Is(err, sip.ErrNoAnswer):
+		return ending{reason: "no answer", reasonCode: "No Answer", end: call.EndFailed}
+	case errors.Is(err, sip.ErrCallerHangup):
+		return ending{reason: "cancelled", reasonCode: "Cancelled", end: call.EndFailed}
+	case err != nil:
+		return ending{reason: err.Error(), reasonCode: "Error", end: call.EndFailed}
+	}
+	return ending{reason: "failed", reasonCode: "Failed", end: call.EndFailed}
+}
+
+// answered runs the media loop: one frame at a time into the detector,
+// with the command and progress channels polled between frames.
+func (r *callRun) answered(ctx context.Context) ending {
+	r.answerAt = r.m.cfg.Now()
+	r.publishStatus(call.StatusAnswered, ending{})
+	r.log.Info().Dur("ring", r.answerAt.Sub(r.start)).Msg("answered")
+	if r.amd.Mode != engine.ModeDisabled {
+		det, err := r.m.cfg.NewDetector(r.amd)
+		if err != nil {
+			// The config was validated at dial time, so this is our bug:
+			// report it as an AMD error and keep the call for the client.
+			r.log.Error().Err(err).Msg("detector")
+			r.publishAMD([]engine.Event{{Type: engine.EventError, Reason: engine.ReasonMediaError, Message: "detector: " + err.Error()},
+				{Type: engine.EventStopped, Reason: engine.ReasonStopped}})
+		} else {
+			r.det = det
+		}
+	}
+	progress := r.call.Progress()
+	lastFrame := r.answerAt
+	poll := r.m.cfg.PollInterval
+	for {
+		// Poll without blocking: the media read below is the loop's clock.
+		select {
+		case p, ok := <-progress:
+			if end, done := r.onProgressAfterAnswer(p, ok); done {
+				return end
+			}
+		case c := <-r.cmds:
+			switch c {
+			case cmdHangup:
+				r.stopDetector()
+				return ending{end: call.EndBotDisconnected, hangup: true}
+			case cmdStopAMD:
+				r.stopDetector()
+			}
+		case <-ctx.Done():
+			r.stopDetector()
+			return ending{end: call.EndEngineDisconnected, hangup: true}
+		default:
+		}
+
+		media := r.call.Media()
+		if media == nil {
+			// Answered without media yet (a dialer that exposes it late): wait a tick.
+			select {
+			case <-time.After(poll):
+			case <-ctx.Done():
+			}
+			if r.m.cfg.Now().Sub(lastFrame) > r.m.cfg.MediaTimeout {
+				return r.mediaFailed(engine.ReasonMediaTimeout, fmt.Sprintf("no media for %v after answer", r.m.cfg.MediaTimeout))
+			}
+			continue
+		}
+		err := media.ReadFrame(r.pcm[:], r.m.cfg.Now().Add(poll))
+		switch {
+		case err == nil:
+			lastFrame = r.m.cfg.Now()
+			r.frames++
+			if r.det != nil && !r.det.Done() {
+				if evs := r.det.Process(r.pcm[:]); len(evs) > 0 {
+					if r.publishAMD(evs) {
+						return ending{end: call.EndMachineDetected, hangup: true}
+					}
+				}
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if r.m.cfg.Now().Sub(lastFrame) > r.m.cfg.MediaTimeout {
+				return r.mediaFailed(engine.ReasonMediaTimeout, fmt.Sprintf("no RTP for %v", r.m.cfg.MediaTimeout))
+			}
+		case errors.Is(err, sip.ErrMediaTimeout):
+			return r.mediaFailed(engine.ReasonMediaTimeout, err.Error())
+		default:
+			// The session closed under us. Usually a BYE is on its way on
+			// the progress channel; give it a moment to say so.
+			select {
+			case p, ok := <-progress:
+				if end, done := r.onProgressAfterAnswer(p, ok); done {
+					return end
+				}
+			case <-time.After(closeWait):
+			}
+			return r.mediaFailed(engine.ReasonMediaError, err.Error())
+		}
+	}
+}
+
+func (r *callRun) onProgressAfterAnswer(p Progress, ok bool) (ending, bool) {
+	if !ok || p.Kind == ProgressRemoteBye {
+		r.log.Info().Int64("frames", r.frames).Msg("callee hung up")
+		if r.det != nil && !r.det.Done() {
+			r.publishAMD(r.det.Finish())
+		}
+		return ending{end: call.EndCallerDisconnected}, true
+	}
+	if p.Kind == ProgressFailed {
+		// A dialog that dies after the answer (transaction timeout of our ACK/BYE).
+		r.stopDetector()
+		return ending{reason: errString(p.Err), end: call.EndEngineDisconnected, hangup: true}, true
+	}
+	return ending{}, false
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// mediaFailed reports an AMD error and hangs up (KoreVG-disconnected).
+func (r *callRun) mediaFailed(reason engine.Reason, msg string) ending {
+	r.log.Warn().Str("reason", string(reason)).Str("detail", msg).Int64("frames", r.frames).Msg("media failed; hanging up")
+	if r.det != nil && !r.det.Done() {
+		r.publishAMD(r.det.Fail(reason, msg))
+	}
+	return ending{end: call.EndEngineDisconnected, hangup: true}
+}
+
+func (r *callRun) stopDetector() {
+	if r.det != nil && !r.det.Done() {
+		r.publishAMD(r.det.Stop())
+	}
+}
+
+// publishAMD publishes events in order and reports whether the call must
+// be hung up for machineDetection=disconnect.
+func (r *callRun) publishAMD(evs []engine.Event) (disconnect bool) {
+	now := r.m.cfg.Now().UnixMilli()
+	for i := range evs {
+		ev := &evs[i]
+		r.m.cfg.Metrics.amdEvents.WithLabelValues(string(ev.Type)).Inc()
+		if ev.Type.Decision() {
+			r.m.cfg.Metrics.decisionLatency.Observe(float64(ev.AtMs))
+		}
+		if ev.Type == engine.EventMachineDetected || ev.Type == engine.EventToneDetected {
+			disconnect = disconnect || r.amd.Mode == engine.ModeDisconnect
+		}
+		lvl := r.log.Info()
+		if ev.Type == engine.EventError {
+			lvl = r.log.Warn()
+		}
+		lvl.Str("event", string(ev.Type)).Str("reason", string(ev.Reason)).Int64("atMs", ev.AtMs).
+			Int("words", ev.WordCount).Float64("confidence", ev.Confidence).Msg("amd event")
+		if r.filter != nil && !r.filter[ev.Type] {
+			continue
+		}
+		r.seq++
+		r.m.pub.Publish(r.id, &control.AMDEvent{
+			Envelope:   control.Envelope{V: control.Version, Type: control.TypeAMDEvent},
+			CallID:     r.id,
+			Leg:        call.LegSIP,
+			Seq:        r.seq,
+			Event:      *ev,
+			TimeUnixMs: now,
+		})
+	}
+	if disconnect {
+		// Let the detector close its story (amd_stopped) before the BYE.
+		if r.det != nil && !r.det.Done() {
+			r.publishAMD(r.det.Stop())
+		}
+	}
+	return disconnect
+}
+
+// finish hangs up if needed, closes the call, updates metrics and
+// publishes the final status.
+func (r *callRun) finish(e ending) {
+	if e.hangup {
+		hctx, cancel := context.WithTimeout(context.Background(), r.m.cfg.HangupTimeout)
+		if err := r.call.Hangup(hctx); err != nil {
+			r.log.Debug().Err(err).Msg("hangup")
+		}
+		cancel()
+	}
+	if m := r.call.Media(); m != nil {
+		r.m.cfg.Metrics.addMedia(m.Stats())
+	}
+	if err := r.call.Close(); err != nil {
+		r.log.Debug().Err(err).Msg("close")
+	}
+	st := call.StatusFailed
+	if !r.answerAt.IsZero() {
+		st = call.StatusCompleted
+	}
+	r.m.cfg.Metrics.callEnds.WithLabelValues(string(e.end)).Inc()
+	r.publishStatus(st, e)
+	r.log.Info().Str("status", string(st)).Str("endReason", string(e.end)).Str("reason", e.reason).
+		Int64("frames", r.frames).Msg("call ended")
+}
+
+func (r *callRun) publishStatus(st call.Status, e ending) {
+	now := r.m.cfg.Now()
+	r.status = st
+	msg := &control.CallStatus{
+		Envelope:   control.Envelope{V: control.Version, Type: control.TypeCallStatus},
+		CallID:     r.id,
+		Leg:        call.LegSIP,
+		Status:     st,
+		Metadata:   r.req.Metadata,
+		TimeUnixMs: now.UnixMilli(),
+	}
+	switch {
+	case !r.answerAt.IsZero():
+		msg.Timings.RingDurationInMs = r.answerAt.Sub(r.start).Milliseconds()
+		if st.Final() {
+			msg.Timings.ConnectDurationInMs = now.Sub(r.answerAt).Milliseconds()
+		}
+	case st.Final():
+		msg.Timings.RingDurationInMs = now.Sub(r.start).Milliseconds()
+	}
+	if st.Final() {
+		msg.Timings.CallDurationInMs = now.Sub(r.start).Milliseconds()
+		msg.Reason, msg.ReasonCode, msg.EndReason = e.reason, e.reasonCode, e.end
+	}
+	r.m.cfg.Metrics.callStates.WithLabelValues(string(st)).Inc()
+	r.m.pub.Publish(r.id, msg)
+}
