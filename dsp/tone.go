@@ -1,0 +1,225 @@
+package dsp
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+// Tone detection: voicemail beeps, fax (CED, CNG, V.21 preamble) and SIT
+// triplets, while rejecting call-progress dual tones, DTMF, sung vowels,
+// music, speech and noise.
+//
+// Pipeline per 20 ms frame (all buffers preallocated, 0 allocs per frame):
+//
+//  1. pretest (tone_pretest.go): frame energy floor, zero-crossing period
+//     regularity with hysteresis, and the normalised residual of an order-2
+//     linear predictor. A pure tone passes all three; speech, noise and
+//     dual tones usually fail one, so most of them never reach the FFT.
+//  2. spectrum (tone_spectrum.go): two 256-point Hann-windowed real FFTs per
+//     frame, one every 10 ms hop, on the last 32 ms of audio. Each hop is
+//     classified as a pure tone, a tone with harmonics, a V.21 FSK hop or
+//     nothing, with the peak frequency refined by log-parabolic interpolation,
+//     and gated by a 5 ms envelope steadiness test that rejects close dual
+//     tones (440+480 Hz beats) which one FFT bin cannot resolve.
+//  3. tracking (tone_track.go): hops join runs of a stable (or smoothly
+//     sweeping) frequency; a run is confirmed as a beep once ~70 ms of tone
+//     are established. Tones that could be something more specific are held:
+//     2100 Hz until 400 ms (fax CED), 1100 Hz until the burst ends (fax CNG is
+//     a 0.5 s burst), and SIT first-segment frequencies until the triplet
+//     resolves. A held tone that turns out not to be special is reported as a
+//     beep then, with its true onset.
+
+// ToneKind says which kind of tone a ToneDetector recognised.
+type ToneKind uint8
+
+// Tone kinds.
+const (
+	ToneNone   ToneKind = iota
+	ToneBeep            // voicemail beep: one dominant steady (or smoothly sweeping) tone 300–2500 Hz, ≥ 80 ms
+	ToneFaxCED          // fax answer tone, 2100 Hz, ≥ 400 ms (with or without phase reversals)
+	ToneFaxCNG          // fax calling tone, 1100 Hz burst of ~0.5 s
+	ToneV21             // V.21 channel 2 FSK (1650/1850 Hz), the HDLC flag preamble of T.30
+	ToneSIT             // special information tone triplet (~914/985, ~1371/1429, 1777 Hz)
+)
+
+var toneKindNames = [...]string{"none", "beep", "fax_ced", "fax_cng", "fax_v21", "sit"}
+
+// String returns the kind as the API spells it ("none", "beep", "fax_ced",
+// "fax_cng", "fax_v21", "sit").
+func (k ToneKind) String() string {
+	if int(k) < len(toneKindNames) {
+		return toneKindNames[k]
+	}
+	return "unknown"
+}
+
+// ToneResult is what ToneDetector.Process reports for one frame.
+type ToneResult struct {
+	// Tonal is true when this frame is dominated by a stationary narrowband
+	// tone (or V.21 FSK), so the engine should not count it as speech.
+	Tonal bool
+	// Detected is not ToneNone only on the frame where a tone is confirmed.
+	Detected ToneKind
+	// Ended is not ToneNone on the frame where a confirmed tone ended. A held
+	// tone that resolves only when it ends (a short 1100 Hz beep, a CNG
+	// burst, a failed SIT) reports Detected and Ended on the same frame.
+	Ended ToneKind
+	// FreqHz is the dominant frequency of the detected or ended tone (for
+	// SIT: the last segment's).
+	FreqHz float64
+	// OnsetMs is the audio time (ms since this detector's first frame) at
+	// which the tone started.
+	OnsetMs int64
+	// DurationMs is the duration so far on Detected, the total on Ended.
+	DurationMs int64
+}
+
+// ToneStats counts how much work the detector did, to show what the
+// pre-test saves.
+type ToneStats struct {
+	Frames    int64 // frames processed
+	FFTFrames int64 // frames that passed the pre-test and were analysed with the FFT
+}
+
+// Analysis geometry. A 256-point window (32 ms, 31.25 Hz bins) resolves the
+// tones we care about to ±1 Hz after interpolation while a 10 ms hop keeps
+// onset and confirmation latency low.
+const (
+	toneWin       = 256
+	toneHop       = 80
+	toneHopsFrame = FrameSamples / toneHop
+	toneBins      = toneWin/2 + 1
+	toneBinHz     = float64(SampleRate) / toneWin
+	toneBlock     = 40 // 5 ms envelope block
+	toneBlockRing = 128
+	toneHist      = toneWin + FrameSamples - toneHop // samples kept for the two hop windows
+	toneRawRing   = 2048                             // raw samples kept for the onset search (256 ms)
+)
+
+// ToneDetector recognises tones in 8 kHz audio, one 20 ms frame at a time. It
+// is not safe for concurrent use: one call's owner goroutine owns it.
+type ToneDetector struct {
+	fft  *fourier.FFT
+	hann [toneWin]float64
+	hist [toneHist]float64 // the newest samples, oldest first
+	seq  [toneWin]float64  // windowed copy handed to the FFT
+	coef []complex128      // toneBins coefficients, preallocated
+	pow  [toneBins]float64 // power spectrum of the current hop
+
+	blocks  [toneBlockRing]float64 // mean square per 5 ms block, ring indexed by absolute block number
+	raw     [toneRawRing]int16     // raw samples, ring indexed by absolute sample number
+	samples int64                  // samples consumed before the current frame
+
+	stats ToneStats
+
+	run   toneRun   // the current (or last) run of tonal hops
+	chain toneChain // a short unconfirmed run a stepped beep may continue
+	sit   toneSIT   // SIT sequencer
+	v21   toneV21   // V.21 preamble tracker
+
+	// trace, when set (tests only), sees every hop's measurements.
+	trace func(end int64, pre tonePretestResult, hp toneHopInfo)
+}
+
+// NewToneDetector returns a detector with its FFT plan and window ready; no
+// further allocation happens while processing frames.
+func NewToneDetector() *ToneDetector {
+	t := &ToneDetector{
+		fft:  fourier.NewFFT(toneWin),
+		coef: make([]complex128, toneBins),
+	}
+	for i := range t.hann {
+		// Periodic Hann: integer-bin tones leak into exactly ±1 bin, which
+		// keeps the peak-energy sums (±3 bins) tight.
+		t.hann[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/toneWin)
+	}
+	return t
+}
+
+// Reset forgets all audio and state, as for a new call; audio time restarts at 0.
+func (t *ToneDetector) Reset() {
+	t.hist = [toneHist]float64{}
+	t.blocks = [toneBlockRing]float64{}
+	t.raw = [toneRawRing]int16{}
+	t.samples = 0
+	t.stats = ToneStats{}
+	t.run = toneRun{}
+	t.chain = toneChain{}
+	t.sit = toneSIT{}
+	t.v21 = toneV21{}
+}
+
+// Stats returns the work counters since the last Reset.
+func (t *ToneDetector) Stats() ToneStats { return t.stats }
+
+// Process analyses one 20 ms frame of 8 kHz audio. A frame shorter than
+// FrameSamples is padded with silence and samples beyond FrameSamples are
+// ignored, so audio time always advances by exactly 20 ms per call.
+func (t *ToneDetector) Process(frame []int16) ToneResult {
+	if len(frame) > FrameSamples {
+		frame = frame[:FrameSamples]
+	}
+	// Slide the history and append the frame as float64.
+	copy(t.hist[:], t.hist[FrameSamples:])
+	dst := t.hist[toneHist-FrameSamples:]
+	for i := range dst {
+		var v int16
+		if i < len(frame) {
+			v = frame[i]
+		}
+		dst[i] = float64(v)
+		t.raw[(t.samples+int64(i))%toneRawRing] = v
+	}
+	t.storeBlocks(dst)
+
+	t.stats.Frames++
+	pre := tonePretest(dst)
+	pass := pre.pass()
+	if pass {
+		t.stats.FFTFrames++
+	}
+
+	var res ToneResult
+	for h := 0; h < toneHopsFrame; h++ {
+		end := t.samples + int64((h+1)*toneHop)
+		var hp toneHopInfo
+		if pass {
+			off := toneHist - toneWin - (toneHopsFrame-1-h)*toneHop
+			hp = t.analyze(t.hist[off:off+toneWin], end)
+		}
+		if t.trace != nil {
+			t.trace(end, pre, hp)
+		}
+		if t.step(&hp, end, &res) {
+			res.Tonal = true
+		}
+	}
+	t.samples += FrameSamples
+	return res
+}
+
+// storeBlocks records the mean square of each 5 ms block of the new frame.
+func (t *ToneDetector) storeBlocks(x []float64) {
+	first := t.samples / toneBlock
+	for b := 0; b < FrameSamples/toneBlock; b++ {
+		var e float64
+		for _, v := range x[b*toneBlock : (b+1)*toneBlock] {
+			e += v * v
+		}
+		t.blocks[(first+int64(b))%toneBlockRing] = e / toneBlock
+	}
+}
+
+// blockEnergy returns the mean square of absolute block b, or -1 when it is
+// older than the ring remembers or not yet seen.
+func (t *ToneDetector) blockEnergy(b int64) float64 {
+	newest := (t.samples+FrameSamples)/toneBlock - 1
+	if b < 0 || b > newest || newest-b >= toneBlockRing {
+		return -1
+	}
+	return t.blocks[b%toneBlockRing]
+}
+
+// samplesToMs converts an absolute sample index to audio milliseconds.
+func samplesToMs(s int64) int64 { return s * 1000 / SampleRate }

@@ -1,0 +1,37 @@
+package dsp
+
+// Test-only access to the tone detector's internals, for the external
+// dsp_test package's diagnostics and benchmarks.
+
+// ToneHopTrace is one hop's measurements.
+type ToneHopTrace struct {
+	EndMs      float64
+	Pass       bool
+	PeriodCV   float64
+	LPCError   float64
+	PretestHz  float64
+	MeanSquare float64
+	Class      int
+	FreqHz     float64
+	Frac       float64
+	Env        float64
+}
+
+// ToneTrace runs a fresh detector over x and returns every hop's measurements.
+func ToneTrace(x []int16) []ToneHopTrace {
+	d := NewToneDetector()
+	var out []ToneHopTrace
+	d.trace = func(end int64, pre tonePretestResult, hp toneHopInfo) {
+		out = append(out, ToneHopTrace{
+			EndMs: float64(end) * 1000 / SampleRate, Pass: pre.pass(), PeriodCV: pre.PeriodCV, LPCError: pre.LPCError,
+			PretestHz: pre.FreqHz, MeanSquare: pre.MeanSquare, Class: int(hp.class), FreqHz: hp.freq, Frac: hp.frac, Env: hp.env,
+		})
+	}
+	for i := 0; i+FrameSamples <= len(x); i += FrameSamples {
+		d.Process(x[i : i+FrameSamples])
+	}
+	return out
+}
+
+// TonePretestPass runs the pre-test alone on one frame.
+func TonePretestPass(frame []float64) bool { return tonePretest(frame).pass() }

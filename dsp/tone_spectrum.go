@@ -1,0 +1,199 @@
+package dsp
+
+import "math"
+
+// Spectral classification of one 10 ms hop (a 32 ms Hann window).
+const (
+	specLo = 2   // 62.5 Hz: lowest bin counted in the in-band energy
+	specHi = 124 // 3875 Hz: highest bin counted
+	peakLo = 3   // 94 Hz: the dominant peak is searched from here, so a low vowel fundamental is seen as what it is
+	peakHi = 83  // 2594 Hz: highest bin a beep peak may sit in
+	// toneMinHz: a dominant peak below this is no beep (beeps are
+	// 300–2500 Hz; below sit hum and sung fundamentals).
+	toneMinHz = 290.0
+	// peakHalfWidth bins either side of the peak hold a Hann main lobe (±2)
+	// plus the smear of a ~30 Hz/10 ms sweep.
+	peakHalfWidth = 3
+
+	// hopPureFrac: a beep's peak holds at least this share of the in-band
+	// energy. A second tone 11 dB down already fails it; a beep in 15 dB SNR
+	// noise keeps ~0.95; a sustained "oo" whose fundamental dominates keeps
+	// ~0.89 and is left to the stricter harmonic rules.
+	hopPureFrac = 0.93
+	// Harmonic beeps: the fundamental (≥ 300 Hz) must hold hopHarmFundFrac,
+	// fundamental plus harmonics hopHarmTotalFrac, each harmonic at most
+	// hopHarmMaxRatio of the fundamental, and almost nothing may lie below
+	// the fundamental (a sung vowel's F0 sits below its strongest partials).
+	hopHarmMinHz     = 300
+	hopHarmFundFrac  = 0.55
+	hopHarmTotalFrac = 0.9
+	hopHarmMaxRatio  = 0.35
+	hopHarmMaxBelow  = 0.04
+	// hopMaxEnvRatio bounds max/min of the 5 ms block energies across the
+	// last 30 ms: a steady tone stays near 1.2 (partial periods at 300 Hz),
+	// two tones 40–140 Hz apart beat far beyond it.
+	hopMaxEnvRatio = 1.8
+	toneEnvBlocks  = 6
+
+	// V.21 channel 2: mark 1650 Hz, space 1850 Hz.
+	v21BandLo     = 49 // 1531 Hz
+	v21BandHi     = 63 // 1969 Hz
+	v21MarkLo     = 51 // 1594 Hz
+	v21MarkHi     = 54 // 1688 Hz
+	v21SpaceLo    = 58 // 1813 Hz
+	v21SpaceHi    = 61 // 1906 Hz
+	v21BandFrac   = 0.8
+	v21MinSubFrac = 0.03 // each of mark and space carries at least this share of the band
+)
+
+type hopClass uint8
+
+const (
+	hopNone     hopClass = iota
+	hopPure              // one dominant peak, steady envelope
+	hopHarmonic          // dominant fundamental ≥ 300 Hz plus weak harmonics, steady envelope
+	hopV21               // energy in the 1650/1850 Hz FSK pair, both present
+)
+
+// toneHopInfo is the spectral verdict for one hop.
+type toneHopInfo struct {
+	class hopClass
+	freq  float64 // interpolated peak frequency
+	power float64 // energy in the peak's ±3 bins
+	frac  float64 // that energy's share of the in-band energy
+	env   float64 // max/min 5 ms block energy over the last 30 ms
+}
+
+// analyze windows w (toneWin samples ending at absolute sample end), runs the
+// FFT and classifies the hop.
+func (t *ToneDetector) analyze(w []float64, end int64) toneHopInfo {
+	var hp toneHopInfo
+	for i, v := range w {
+		t.seq[i] = v * t.hann[i]
+	}
+	t.fft.Coefficients(t.coef, t.seq[:])
+	var total float64
+	for k := specLo; k <= specHi; k++ {
+		c := t.coef[k]
+		p := real(c)*real(c) + imag(c)*imag(c)
+		t.pow[k] = p
+		total += p
+	}
+	if total <= 0 {
+		return hp
+	}
+	hp.env = t.envelope(end)
+	steady := hp.env <= hopMaxEnvRatio
+
+	kp := peakLo
+	for k := peakLo + 1; k <= peakHi; k++ {
+		if t.pow[k] > t.pow[kp] {
+			kp = k
+		}
+	}
+	if t.pow[kp-1] > t.pow[kp] || t.pow[kp+1] > t.pow[kp] {
+		// The maximum sits on the search edge of a peak outside the beep
+		// range (a low vowel fundamental): nothing to interpolate.
+		return hp
+	}
+	hp.power = t.sumPow(kp-peakHalfWidth, kp+peakHalfWidth)
+	hp.frac = hp.power / total
+	hp.freq = t.interpolate(kp)
+
+	switch {
+	case !steady || hp.freq < toneMinHz:
+	case hp.frac >= hopPureFrac:
+		hp.class = hopPure
+	case hp.freq >= hopHarmMinHz && hp.frac >= hopHarmFundFrac && t.harmonic(kp, hp.freq, hp.power, total):
+		hp.class = hopHarmonic
+	}
+	if hp.class == hopNone && steady && t.isV21(total) {
+		hp.class = hopV21
+	}
+	return hp
+}
+
+func (t *ToneDetector) sumPow(lo, hi int) float64 {
+	lo = max(lo, specLo)
+	hi = min(hi, specHi)
+	var s float64
+	for k := lo; k <= hi; k++ {
+		s += t.pow[k]
+	}
+	return s
+}
+
+// interpolate refines the peak at bin k with a parabola through the log
+// powers of k-1, k, k+1 (exact for a Gaussian, within ~1 Hz for Hann).
+func (t *ToneDetector) interpolate(k int) float64 {
+	a, b, c := t.pow[k-1], t.pow[k], t.pow[k+1]
+	if a <= 0 || b <= 0 || c <= 0 {
+		return float64(k) * toneBinHz
+	}
+	la, lb, lc := math.Log(a), math.Log(b), math.Log(c)
+	den := la - 2*lb + lc
+	d := 0.0
+	if den < 0 {
+		d = 0.5 * (la - lc) / den
+	}
+	d = max(-0.5, min(0.5, d))
+	return (float64(k) + d) * toneBinHz
+}
+
+// harmonic reports whether the energy outside the fundamental at bin kp is
+// harmonics of it, each clearly weaker, with nothing underneath it.
+func (t *ToneDetector) harmonic(kp int, f, fund, total float64) bool {
+	if t.sumPow(specLo, kp-peakHalfWidth-1)/total > hopHarmMaxBelow {
+		return false
+	}
+	sum := fund
+	for h := 2; float64(h)*f < float64(specHi)*toneBinHz; h++ {
+		kc := int(math.Round(float64(h) * f / toneBinHz))
+		e := t.sumPow(kc-2, kc+2)
+		if e > hopHarmMaxRatio*fund {
+			return false
+		}
+		sum += e
+	}
+	return sum/total >= hopHarmTotalFrac
+}
+
+// isV21 reports whether the hop's energy sits in the V.21 band with both the
+// mark and the space frequency present.
+func (t *ToneDetector) isV21(total float64) bool {
+	band := t.sumPow(v21BandLo, v21BandHi)
+	if band/total < v21BandFrac {
+		return false
+	}
+	var mark, space float64
+	for k := v21MarkLo; k <= v21MarkHi; k++ {
+		mark = max(mark, t.pow[k])
+	}
+	for k := v21SpaceLo; k <= v21SpaceHi; k++ {
+		space = max(space, t.pow[k])
+	}
+	// Between the two, an FSK spectrum dips; a single tone near 1750 Hz
+	// peaks there instead.
+	var mid float64
+	for k := v21MarkHi + 1; k < v21SpaceLo; k++ {
+		mid = max(mid, t.pow[k])
+	}
+	peak := max(mark, space)
+	return min(mark, space) >= v21MinSubFrac*peak && mid < peak
+}
+
+// envelope returns max/min of the mean square of the last toneEnvBlocks 5 ms
+// blocks before end (+Inf if any is silent or unknown).
+func (t *ToneDetector) envelope(end int64) float64 {
+	last := end/toneBlock - 1
+	lo, hi := math.Inf(1), 0.0
+	for b := last - toneEnvBlocks + 1; b <= last; b++ {
+		e := t.blockEnergy(b)
+		if e <= 0 {
+			return math.Inf(1)
+		}
+		lo = min(lo, e)
+		hi = max(hi, e)
+	}
+	return hi / lo
+}
