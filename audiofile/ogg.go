@@ -30,6 +30,11 @@ func decodeOgg(r *bufio.Reader) (*Audio, error) {
 		}
 		return nil, errorf(ErrUnsupported, "unsupported format: Ogg %s", codec)
 	}
+	// Refuse multichannel streams from the first page alone, before the
+	// demuxer wants the comment header too.
+	if h, err := ogg.ParseOpusHead(head[27+int(head[26]):]); err == nil && (h.MappingFamily != 0 || h.Channels > 2) {
+		return nil, errorf(ErrUnsupported, "unsupported format: Ogg Opus with %d channels (mapping family %d)", h.Channels, h.MappingFamily)
+	}
 	or, err := ogg.NewReader(io.LimitReader(r, maxOggBytes))
 	if err != nil {
 		return nil, oggError(err, "ogg: reading Opus headers")

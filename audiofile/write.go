@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/thesyncim/gopus/container/ogg"
-
 	"github.com/amd-engine/amd/dsp"
 )
 
@@ -103,31 +101,113 @@ func WriteWAV(w io.Writer, samples []int16, rate int, enc Encoding) error {
 	return nil
 }
 
-// WriteOggOpus writes Opus packets (mono) as an Ogg Opus file with the given
-// pre-skip (in 48 kHz samples; encoders usually need 312). Each packet's
-// duration is read from its TOC byte for the granule positions.
+// WriteOggOpus writes Opus packets (mono) as an Ogg Opus file (RFC 7845)
+// with the given pre-skip in 48 kHz samples (encoders usually need 312; 0 is
+// honoured as 0). Each packet goes on its own page; granule positions come
+// from each packet's TOC, so the last one is pre-skip + the samples of all
+// packets, i.e. the decoded length is the packets' duration minus pre-skip.
 func WriteOggOpus(w io.Writer, packets [][]byte, preSkip int) error {
 	if preSkip < 0 || preSkip > 0xFFFF {
 		return fmt.Errorf("%w: pre-skip %d", ErrWrite, preSkip)
 	}
-	ow, err := ogg.NewWriterWithConfig(w, ogg.WriterConfig{
-		SampleRate: dsp.SampleRate,
-		Channels:   1,
-		PreSkip:    uint16(preSkip),
-	})
-	if err != nil {
-		return fmt.Errorf("ogg writer: %w", err)
+	le := binary.LittleEndian
+	head := []byte("OpusHead")
+	head = append(head, 1, 1) // version, channels
+	head = le.AppendUint16(head, uint16(preSkip))
+	head = le.AppendUint32(head, dsp.SampleRate) // input rate, informational
+	head = le.AppendUint16(head, 0)              // output gain
+	head = append(head, 0)                       // mapping family 0
+	const vendor = "amd-engine audiofile"
+	tags := []byte("OpusTags")
+	tags = le.AppendUint32(tags, uint32(len(vendor)))
+	tags = append(tags, vendor...)
+	tags = le.AppendUint32(tags, 0) // no user comments
+
+	const serial = 0x414d4431 // "AMD1"
+	ow := &oggPageWriter{w: w, serial: serial}
+	if err := ow.page(head, 0x02, 0); err != nil {
+		return err
 	}
+	if err := ow.page(tags, 0, 0); err != nil {
+		return err
+	}
+	granule := uint64(0)
 	for i, p := range packets {
 		n, err := dsp.OpusPacketSamples(p)
 		if err != nil {
 			return fmt.Errorf("%w: packet %d: %w", ErrWrite, i, err)
 		}
-		if err := ow.WritePacket(p, n*opusDecimation); err != nil {
-			return fmt.Errorf("ogg packet %d: %w", i, err)
+		granule += uint64(n * opusDecimation)
+		flags := byte(0)
+		if i == len(packets)-1 {
+			flags = 0x04 // end of stream
+		}
+		if err := ow.page(p, flags, granule); err != nil {
+			return err
 		}
 	}
-	return ow.Close()
+	if len(packets) == 0 {
+		return ow.page(nil, 0x04, 0)
+	}
+	return nil
+}
+
+// oggPageWriter emits one packet per Ogg page (RFC 3533).
+type oggPageWriter struct {
+	w      io.Writer
+	serial uint32
+	seq    uint32
+	buf    []byte
+}
+
+func (o *oggPageWriter) page(packet []byte, flags byte, granule uint64) error {
+	if len(packet) > 255*255-1 {
+		return fmt.Errorf("%w: %d-byte packet does not fit one Ogg page", ErrWrite, len(packet))
+	}
+	le := binary.LittleEndian
+	b := append(o.buf[:0], "OggS"...)
+	b = append(b, 0, flags)
+	b = le.AppendUint64(b, granule)
+	b = le.AppendUint32(b, o.serial)
+	b = le.AppendUint32(b, o.seq)
+	b = append(b, 0, 0, 0, 0) // CRC, filled below
+	nseg := len(packet)/255 + 1
+	b = append(b, byte(nseg))
+	for range nseg - 1 {
+		b = append(b, 255)
+	}
+	b = append(b, byte(len(packet)%255))
+	b = append(b, packet...)
+	le.PutUint32(b[22:], oggCRC(b))
+	o.buf = b
+	o.seq++
+	_, err := o.w.Write(b)
+	return err
+}
+
+// oggCRCTable is the Ogg CRC-32 (polynomial 0x04c11db7, no reflection, no
+// final XOR).
+var oggCRCTable = func() (t [256]uint32) {
+	for i := range t {
+		c := uint32(i) << 24
+		for range 8 {
+			if c&0x80000000 != 0 {
+				c = c<<1 ^ 0x04c11db7
+			} else {
+				c <<= 1
+			}
+		}
+		t[i] = c
+	}
+	return t
+}()
+
+func oggCRC(b []byte) uint32 {
+	var crc uint32
+	for _, c := range b {
+		crc = crc<<8 ^ oggCRCTable[byte(crc>>24)^c]
+	}
+	return crc
 }
 
 // PcapWriter writes a classic libpcap file (microsecond timestamps,
