@@ -450,3 +450,7 @@ func TestOpusLibopusReset(t *testing.T) {
 		t.Fatalf("after Reset output differs from a fresh decoder (SNR %.1f dB)", snr)
 	}
 }
+
+// BenchmarkOpusDecodeLibopus is BenchmarkOpusDecode over the cgo libopus
+// twin, for a like-for-like cost comparison.
+func BenchmarkOpusDecodeLibopus(b *testing.B) { benchOpusDecode(b, NewLibopusDecoder) }
