@@ -301,7 +301,28 @@ func (s *Server) writeLoop(c *conn) {
 			}
 		case <-c.kill:
 			r := c.reason.Load()
+			if r.code != websocket.ClosePolicyViolation {
+				// Shutdown: deliver what is already queued (final call
+				// statuses) before the close frame. A slow consumer gets
+				// no such favour.
+				s.drain(c)
+			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r.code, r.text), time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+// drain writes what is queued, without waiting for more.
+func (s *Server) drain(c *conn) {
+	for {
+		select {
+		case b := <-c.queue:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				return
+			}
+		default:
 			return
 		}
 	}
