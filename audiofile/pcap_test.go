@@ -214,7 +214,7 @@ func newG711Scenario(t testing.TB, pt uint8) g711Scenario {
 		arrival = append(arrival, pkts[i])
 		if i%25 == 0 {
 			arrival = append(arrival, []byte{0x80, 200, 0, 6, 0x12, 0x34, 0xab, 0xcd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}) // RTCP SR
-			arrival = append(arrival, []byte{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})     // STUN
+			arrival = append(arrival, []byte{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})               // STUN
 		}
 		if i < 10 {
 			arrival = append(arrival, rtpBytes(t, 0, uint16(i), uint32(i*160), 0x9999, enc[:160])) // minor SSRC
