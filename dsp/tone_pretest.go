@@ -11,15 +11,24 @@ const (
 	// pretestMinMeanSquare is about −50 dBFS RMS: below it there is no tone
 	// worth reporting.
 	pretestMinMeanSquare = 100 * 100
-	// pretestMaxPeriodCV bounds the coefficient of variation of the
-	// zero-crossing periods. Pure tones sit well below 0.05 even at 2.5 kHz
-	// and in 15 dB SNR noise; V.21 FSK (1650/1850 Hz) stays under 0.1;
-	// speech and noise are far above.
-	pretestMaxPeriodCV = 0.18
+	// The standard deviation of the zero-crossing periods may be at most
+	// pretestMaxPeriodCV of the mean period plus pretestPeriodSlack samples:
+	// crossing-time jitter from noise and 8 kHz sampling is roughly constant
+	// in samples, so a 2.5 kHz tone (3.2-sample period) in 15 dB SNR noise
+	// shows a CV near 0.1 while a 500 Hz one stays under 0.03. V.21 FSK
+	// (1650/1850 Hz) has a CV of ~0.05; speech and noise sit far above.
+	pretestMaxPeriodCV = 0.1
+	pretestPeriodSlack = 0.25
 	// pretestMaxLPCError bounds the normalised residual of an order-2
 	// linear predictor. A sinusoid is predicted exactly by two taps; noise
-	// at 15 dB SNR lifts the residual to ~0.2 for low tones.
-	pretestMaxLPCError = 0.45
+	// at 15 dB SNR lifts the residual to ~0.15 for low tones, while voiced
+	// speech mostly sits at 0.25–0.5. Above pretestHighHz the bound is
+	// pretestMaxLPCErrorHigh: two taps tuned to a high tone cannot also
+	// follow brown noise, whose residual then reaches 0.5 at 15 dB SNR, and
+	// speech rarely has a regular crossing rate that high.
+	pretestMaxLPCError     = 0.25
+	pretestMaxLPCErrorHigh = 0.6
+	pretestHighHz          = 1500
 	// pretestMinHz/pretestMaxHz: the mean crossing rate must correspond to
 	// a frequency the detector looks for at all.
 	pretestMinHz = 250
@@ -37,6 +46,8 @@ type tonePretestResult struct {
 	MeanSquare float64 // mean square amplitude
 	Periods    int     // complete periods measured between upward crossings
 	PeriodCV   float64 // std/mean of those periods
+	PeriodStd  float64 // std of those periods, samples
+	PeriodMean float64 // mean period, samples
 	FreqHz     float64 // frequency implied by the mean period
 	LPCError   float64 // order-2 prediction residual / energy, 0 (sinusoid) … 1 (white)
 }
@@ -44,9 +55,9 @@ type tonePretestResult struct {
 func (r tonePretestResult) pass() bool {
 	return r.MeanSquare >= pretestMinMeanSquare &&
 		r.Periods >= pretestMinPeriods &&
-		r.PeriodCV <= pretestMaxPeriodCV &&
+		r.PeriodStd <= pretestMaxPeriodCV*r.PeriodMean+pretestPeriodSlack &&
 		r.FreqHz >= pretestMinHz && r.FreqHz <= pretestMaxHz &&
-		r.LPCError <= pretestMaxLPCError
+		(r.LPCError <= pretestMaxLPCError || (r.FreqHz >= pretestHighHz && r.LPCError <= pretestMaxLPCErrorHigh))
 }
 
 // tonePretest measures one frame. It stops early once the energy is below
@@ -108,7 +119,9 @@ func tonePretest(x []float64) tonePretestResult {
 	if r.Periods > 0 {
 		mean := sum / float64(r.Periods)
 		variance := math.Max(0, sumSq/float64(r.Periods)-mean*mean)
-		r.PeriodCV = math.Sqrt(variance) / mean
+		r.PeriodStd = math.Sqrt(variance)
+		r.PeriodMean = mean
+		r.PeriodCV = r.PeriodStd / mean
 		r.FreqHz = SampleRate / mean
 	}
 	return r

@@ -1,0 +1,108 @@
+package dsp_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+
+	"github.com/amd-engine/amd/dsp"
+)
+
+// tsBenchFrames renders x into whole frames.
+func tsBenchFrames(x []float64) [][]int16 {
+	pcm := tsToInt16(x)
+	var frames [][]int16
+	for i := 0; i+dsp.FrameSamples <= len(pcm); i += dsp.FrameSamples {
+		frames = append(frames, pcm[i:i+dsp.FrameSamples])
+	}
+	return frames
+}
+
+func benchDetector(b *testing.B, frames [][]int16) {
+	d := dsp.NewToneDetector()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		d.Process(frames[i%len(frames)])
+	}
+	st := d.Stats()
+	b.ReportMetric(float64(b.N)*dsp.FrameMs/1000/b.Elapsed().Seconds(), "x_realtime")
+	b.ReportMetric(float64(st.FFTFrames)/float64(max(1, st.Frames)), "fft_frac")
+}
+
+// BenchmarkToneDetectorSpeech: the common case — speech-like audio, where
+// the pre-test keeps most frames away from the FFT.
+func BenchmarkToneDetectorSpeech(b *testing.B) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	benchDetector(b, tsBenchFrames(tsSpeechLike(rng, 10000, -15)))
+}
+
+// BenchmarkToneDetectorTone: the worst case — a continuous beep, every frame
+// passes the pre-test and costs two FFTs.
+func BenchmarkToneDetectorTone(b *testing.B) {
+	benchDetector(b, tsBenchFrames(tsSine(1000, -15, 10000)))
+}
+
+// BenchmarkTonePretest: the per-frame gate alone, on speech-like frames.
+func BenchmarkTonePretest(b *testing.B) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	x := tsSpeechLike(rng, 4000, -15)
+	pass := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		off := (i * dsp.FrameSamples) % (len(x) - dsp.FrameSamples)
+		if dsp.TonePretestPass(x[off : off+dsp.FrameSamples]) {
+			pass++
+		}
+	}
+	b.ReportMetric(float64(pass)/float64(b.N), "pass_frac")
+	b.ReportMetric(float64(b.N)*dsp.FrameMs/1000/b.Elapsed().Seconds(), "x_realtime")
+}
+
+// BenchmarkFFT256: one analysis as the detector runs it — Hann window, the
+// plan's 256-point real FFT into a preallocated slice, power spectrum.
+func BenchmarkFFT256(b *testing.B) {
+	const n = 256
+	plan := fourier.NewFFT(n)
+	seq := make([]float64, n)
+	win := make([]float64, n)
+	x := tsSine(1000, -15, 40)[:n]
+	coef := make([]complex128, n/2+1)
+	pow := make([]float64, n/2+1)
+	for i := range win {
+		win[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/n)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range seq {
+			seq[i] = x[i] * win[i]
+		}
+		plan.Coefficients(coef, seq)
+		for k, c := range coef {
+			pow[k] = real(c)*real(c) + imag(c)*imag(c)
+		}
+	}
+}
+
+// TestToneDetectorZeroAllocs proves the per-frame path allocates nothing, on
+// every branch: silence, speech, a beep being confirmed and ended, SIT, V.21.
+func TestToneDetectorZeroAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	frames := tsBenchFrames(tsConcat(
+		tsSilence(200), tsSpeechLike(rng, 1000, -15), tsSine(1000, -15, 300), tsSilence(200),
+		tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, -15), tsSilence(200), tsV21Flags(500, -15), tsSilence(200),
+		tsCED(600, -15, false), tsSilence(300)))
+	d := dsp.NewToneDetector()
+	i := 0
+	allocs := testing.AllocsPerRun(len(frames)*3, func() {
+		d.Process(frames[i%len(frames)])
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("Process allocates %.2f times per frame, want 0", allocs)
+	}
+}
