@@ -48,6 +48,7 @@ const (
 	ReasonMediaTimeout  Reason = "media_timeout"  // amd_error: no media
 	ReasonMediaError    Reason = "media_error"    // amd_error: decode or transport failure
 	ReasonGreetingEnded Reason = "greeting_ended" // machine stopped speaking: silence after greeting
+	ReasonAudioEnded    Reason = "audio_ended"    // decision forced by the end of the audio (Finish) before a rule fired
 )
 
 // ToneKind says which kind of tone was heard.

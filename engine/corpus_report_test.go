@@ -1,0 +1,108 @@
+package engine_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/amd-engine/amd/analysis"
+	"github.com/amd-engine/amd/audiofile"
+	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/fixtures"
+)
+
+// TestCorpusReport is a tuning aid, not the accuracy gate (the lead's corpus
+// test is): with AMD_CORPUS=dir/manifest.jsonl it runs the detector over a
+// generated corpus and logs per-category accuracy, human decision latency
+// after the first utterance, and every miss. AMD_CORPUS_FAIL=1 turns the
+// product targets into failures.
+func TestCorpusReport(t *testing.T) {
+	path := os.Getenv("AMD_CORPUS")
+	if path == "" {
+		t.Skip("set AMD_CORPUS=path/to/manifest.jsonl")
+	}
+	clips, err := fixtures.LoadManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]engine.EventType{
+		fixtures.LabelHuman:    engine.EventHumanDetected,
+		fixtures.LabelMachine:  engine.EventMachineDetected,
+		fixtures.LabelNoSpeech: engine.EventNoSpeechDetected,
+	}
+	type tally struct{ n, ok int }
+	cats := map[string]*tally{}
+	labels := map[string]*tally{}
+	var lat []int64
+	var misses []string
+	for _, c := range clips {
+		a, err := audiofile.Load(filepath.Join(filepath.Dir(path), c.File))
+		if err != nil {
+			t.Fatalf("%s: %v", c.File, err)
+		}
+		res, err := analysis.Samples(a.Samples, engine.Config{}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := res.Decision()
+		ct, lt := cats[c.Category], labels[c.Label]
+		if ct == nil {
+			ct = &tally{}
+			cats[c.Category] = ct
+		}
+		if lt == nil {
+			lt = &tally{}
+			labels[c.Label] = lt
+		}
+		ct.n++
+		lt.n++
+		if d.Type == want[c.Label] {
+			ct.ok++
+			lt.ok++
+			if c.Label == fixtures.LabelHuman && len(c.Speech) > 0 {
+				lat = append(lat, d.AtMs-int64(c.Speech[0][1]))
+			}
+		} else {
+			var evs []string
+			for _, e := range res.Events {
+				evs = append(evs, fmt.Sprintf("%s@%d(%s,w%d,s%d)", strings.TrimPrefix(string(e.Type), "amd_"), e.AtMs, e.Reason, e.WordCount, e.SpeechMs))
+			}
+			misses = append(misses, fmt.Sprintf("%s [%s %s %s %.0fdB snr=%v] %q speech=%v: %s", c.File, c.Category, c.Channel, c.Noise, c.LevelDbfs, snr(c.SNRDb), c.Text, c.Speech, strings.Join(evs, " ")))
+		}
+	}
+	keys := make([]string, 0, len(cats))
+	for k := range cats {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		t.Logf("%-18s %3d/%3d %.1f%%", k, cats[k].ok, cats[k].n, 100*float64(cats[k].ok)/float64(cats[k].n))
+	}
+	for k, v := range labels {
+		t.Logf("LABEL %-10s %3d/%3d %.1f%%", k, v.ok, v.n, 100*float64(v.ok)/float64(v.n))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		t.Logf("human latency after first utterance: p50 %d ms p90 %d ms max %d ms", lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1])
+	}
+	for _, m := range misses {
+		t.Log("MISS " + m)
+	}
+	if os.Getenv("AMD_CORPUS_FAIL") != "" {
+		for k, min := range map[string]float64{fixtures.LabelHuman: 0.97, fixtures.LabelMachine: 0.95, fixtures.LabelNoSpeech: 0.95} {
+			if v := labels[k]; v != nil && float64(v.ok)/float64(v.n) < min {
+				t.Errorf("%s accuracy %.1f%% below %.0f%%", k, 100*float64(v.ok)/float64(v.n), min*100)
+			}
+		}
+	}
+}
+
+func snr(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", *p)
+}

@@ -1,0 +1,80 @@
+package engine
+
+// Decision rules
+//
+// The Detector listens to one call in 20 ms frames of audio time and makes
+// exactly one decision: amd_human_detected, amd_machine_detected,
+// amd_no_speech_detected or amd_decision_timeout. The rules come from how
+// people and answering machines behave on the phone, not from any one
+// recording:
+//
+//   - People answer briefly and then wait for the caller: "Hello?", "Hi, this
+//     is Dave.", "Good morning, Johnson residence." — under about 2 s of
+//     speech, then silence. A machine reads a greeting of 3–10 s with short
+//     pauses (250–600 ms) between its phrases, and ends it with a beep.
+//   - Silence or line noise is nobody, never a machine.
+//
+// Speech is measured by dsp.VAD and dsp.Segmenter: a greeting's "speech" is
+// its voiced time, its "words" the segmenter's word-like units (pause-
+// delimited bursts, long bursts split at the speaking rate). Frames a tone
+// detector marks tonal are never speech.
+//
+// Rules, checked every frame until one fires, in this order:
+//
+//  1. Tone. A confirmed beep, fax tone (CED, CNG, V.21) or SIT before a
+//     decision → amd_machine_detected (reason beep | fax | sit), then
+//     amd_tone_detected, then amd_stopped.
+//  2. Long greeting. The greeting's speech reaches LongGreetingMs (3 s,
+//     more than a person says when answering) → machine (long_greeting).
+//  3. Word count. The greeting holds thresholdWordCount words AND more
+//     speech than a short human answer (HumanMaxGreetingMs) → machine
+//     (word_count). The second condition keeps a quick "Hi, yes, this is
+//     Olivia" human: word units counted from energy are coarse, and a
+//     person can say five short words in 1.5 s.
+//  4. Short greeting. Speech of at least MinHumanSpeechMs (a real word, not a
+//     click) and at most HumanMaxGreetingMs, followed by HumanSilenceMs
+//     (800 ms, Asterisk's after-greeting silence) without speech → human
+//     (short_greeting). Greetings between HumanMaxGreetingMs and
+//     LongGreetingMs are ambiguous (a receptionist, or a terse voicemail):
+//     the silence required grows linearly up to AmbiguousSilenceMs, which
+//     gives a machine's beep (due 0.1–1 s after its greeting) or its next
+//     phrase time to arrive. While a tone is sounding but not yet confirmed
+//     the human rule waits (up to MaxToneDeferMs), so a beep that starts
+//     just as the silence runs out is still heard.
+//  5. No speech. Less than MinHumanSpeechMs of speech by noSpeechTimeoutMs →
+//     amd_no_speech_detected (silence).
+//  6. Timeout. No verdict by decisionTimeoutMs → amd_decision_timeout.
+//
+// After a human, no-speech or timeout verdict the detector is done:
+// amd_stopped (completed). After a machine verdict it keeps listening:
+// amd_machine_stopped_speaking once the greeting is followed by
+// greetingCompletionTimeoutMs of silence (greeting_ended) or a beep (beep);
+// amd_tone_detected when a tone is confirmed while toneTimeoutMs (counted from
+// the machine verdict) has not passed; amd_stopped after the tone
+// (completed) or when the tone timeout passes (timeout).
+//
+// Finish (end of audio) before a decision decides from the evidence so far,
+// with reason audio_ended: no speech → no_speech; a greeting shorter than the
+// middle of the ambiguous zone → human; longer → machine. Stop emits only
+// amd_stopped (stopped); Fail emits amd_error then amd_stopped.
+//
+// Every event's confidence is in [0, 1] and grows with the margins by which
+// the evidence cleared its thresholds (see evidence.go).
+const (
+	// HumanSilenceMs is the silence after a short greeting that makes it a
+	// person's (Asterisk AfterGreetingSilence).
+	HumanSilenceMs = 800
+	// AmbiguousSilenceMs is the silence required after a greeting as long as
+	// LongGreetingMs; shorter ambiguous greetings need proportionally less.
+	AmbiguousSilenceMs = 1600
+	// HumanMaxGreetingMs is the most speech a person's answer holds.
+	HumanMaxGreetingMs = 2000
+	// LongGreetingMs is greeting speech no person produces when answering.
+	LongGreetingMs = 3000
+	// MinHumanSpeechMs is the least speech that is a greeting rather than a
+	// click, cough or line hit.
+	MinHumanSpeechMs = 200
+	// MaxToneDeferMs bounds how long an unconfirmed tone holds back the
+	// human rule.
+	MaxToneDeferMs = 1000
+)
