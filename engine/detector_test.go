@@ -123,20 +123,26 @@ func scenarios() []scenario {
 	}
 	return []scenario{
 		{
-			name:  "human hello",
-			build: func(c *enginetest.Call) []int16 { return c.Silence(700).Say(1, -20).Silence(3000).Render(enginetest.NoisePink, -55) },
+			name: "human hello",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(700).Say(1, -20).Silence(3000).Render(enginetest.NoisePink, -55)
+			},
 			want:  "human_detected(short_greeting) stopped(completed)",
 			check: afterFirst(HumanLo, HumanHi),
 		},
 		{
-			name:  "human quiet in brown noise",
-			build: func(c *enginetest.Call) []int16 { return c.Silence(900).Say(2, -35).Silence(3000).Render(enginetest.NoiseBrown, -40) },
+			name: "human quiet in brown noise",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(900).Say(2, -35).Silence(3000).Render(enginetest.NoiseBrown, -40)
+			},
 			want:  "human_detected(short_greeting) stopped(completed)",
 			check: afterFirst(HumanLo, HumanHi),
 		},
 		{
-			name:  "human hot clean",
-			build: func(c *enginetest.Call) []int16 { return c.Silence(300).Say(3, -10).Silence(2500).Render(enginetest.NoiseNone, 0) },
+			name: "human hot clean",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(300).Say(3, -10).Silence(2500).Render(enginetest.NoiseNone, 0)
+			},
 			want:  "human_detected(short_greeting) stopped(completed)",
 			check: afterFirst(HumanLo, HumanHi),
 		},
@@ -228,14 +234,18 @@ func scenarios() []scenario {
 			},
 		},
 		{
-			name:  "beep without a greeting",
-			build: func(c *enginetest.Call) []int16 { return c.Silence(1200).Tone(850, 600, -20).Silence(1500).Render(enginetest.NoiseWhite, -55) },
-			want:  "machine_detected(beep) tone_detected(beep) stopped(completed)",
+			name: "beep without a greeting",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(1200).Tone(850, 600, -20).Silence(1500).Render(enginetest.NoiseWhite, -55)
+			},
+			want: "machine_detected(beep) tone_detected(beep) stopped(completed)",
 		},
 		{
-			name:  "fax answer tone",
-			build: func(c *enginetest.Call) []int16 { return c.Silence(800).Tone(2100, 3000, -15).Render(enginetest.NoiseNone, 0) },
-			want:  "machine_detected(fax) tone_detected(fax) stopped(completed)",
+			name: "fax answer tone",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(800).Tone(2100, 3000, -15).Render(enginetest.NoiseNone, 0)
+			},
+			want: "machine_detected(fax) tone_detected(fax) stopped(completed)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				if e, _ := find(evs, engine.EventToneDetected); e.ToneKind != engine.ToneFaxCED {
 					t.Errorf("tone kind %q", e.ToneKind)
@@ -285,9 +295,11 @@ func scenarios() []scenario {
 			},
 		},
 		{
-			name:  "audio ends during a short greeting",
-			build: func(c *enginetest.Call) []int16 { return c.Silence(500).Say(2, -20).Silence(300).Render(enginetest.NoiseWhite, -55) },
-			want:  "human_detected(audio_ended) stopped(stopped)",
+			name: "audio ends during a short greeting",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(500).Say(2, -20).Silence(300).Render(enginetest.NoiseWhite, -55)
+			},
+			want: "human_detected(audio_ended) stopped(stopped)",
 		},
 		{
 			name:  "audio ends in silence",
