@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/thesyncim/gopus"
+	"go.uber.org/goleak"
 )
 
 // ---- signal helpers shared by the Opus tests, benchmarks and the libopus
@@ -298,6 +299,21 @@ func newOpusDecoderT(t testing.TB) Decoder {
 }
 
 // ---- tests ----
+
+// TestOpusNoGoroutines: the codec must not start goroutines behind the
+// owner goroutine's back (the per-call media path relies on it). Not
+// parallel, so no other test's goroutines come and go meanwhile.
+func TestOpusNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	in := opusSpeechLike(SampleRate, 0.5, 13)
+	pkts := opusEncodeStream(t, 16000, in)
+	pkts[5] = nil
+	d := newOpusDecoderT(t)
+	if out := opusDecodeStream(t, d, pkts); len(out) != len(pkts)*FrameSamples {
+		t.Fatalf("decoded %d samples", len(out))
+	}
+	d.Reset()
+}
 
 func TestOpusRTPClock(t *testing.T) {
 	t.Parallel()
