@@ -78,9 +78,9 @@ func readPcap(r *bufio.Reader, fn udpFunc) error {
 		return errorf(ErrUnsupported, "unsupported format: pcap link type %d", link)
 	}
 	buf := make([]byte, 0, 2048)
+	rec := make([]byte, 16) // hoisted: a loop-local array would escape per record
 	for {
-		var rec [16]byte
-		n, err := io.ReadFull(r, rec[:])
+		n, err := io.ReadFull(r, rec)
 		if n == 0 && errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -117,8 +117,8 @@ func readPcapng(r *bufio.Reader, fn udpFunc) error {
 	var links []int // link type per interface, per section
 	sawSHB := false
 	buf := make([]byte, 0, 2048)
+	bh := make([]byte, 12) // hoisted: a loop-local array would escape per block
 	for {
-		var bh [12]byte
 		n, err := io.ReadFull(r, bh[:8])
 		if n == 0 && errors.Is(err, io.EOF) {
 			return nil
