@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/amd-engine/amd/dsp"
@@ -81,6 +82,7 @@ type tsBeepCase struct {
 	maxLatency int64   // ms from true onset to the frame reporting Detected
 	count      int     // expected number of detections (0 means 1)
 	wantDurMs  int64   // expected duration on Ended (0: not checked)
+	tonalMs    int64   // if > 0: frames from onset+100 ms for this long must be ≥ 90 % Tonal
 }
 
 func tsCheckDetection(t *testing.T, c tsBeepCase) {
@@ -89,8 +91,21 @@ func tsCheckDetection(t *testing.T, c tsBeepCase) {
 	pcm := tsRender(t, x, uint64(len(c.name))*7919+uint64(len(x)), c.noise, c.dbfs, c.snr, c.codec)
 	onset := int64(len(c.lead)) * 1000 / dsp.SampleRate
 	d := dsp.NewToneDetector()
-	events, _ := tsRun(d, pcm)
+	events, tonal := tsRun(d, pcm)
 	dets := tsDetections(events)
+	if c.tonalMs > 0 {
+		from := int((onset + 100) / dsp.FrameMs)
+		to := from + int(c.tonalMs/dsp.FrameMs)
+		n := 0
+		for _, v := range tonal[from:to] {
+			if v {
+				n++
+			}
+		}
+		if frac := float64(n) / float64(to-from); frac < 0.9 {
+			t.Errorf("only %.0f%% of the tone's frames were Tonal", 100*frac)
+		}
+	}
 	want := max(1, c.count)
 	if len(dets) != want {
 		t.Fatalf("got %d detections %+v, want %d (events %+v)", len(dets), dets, want, events)
@@ -155,7 +170,12 @@ func TestToneDetectsBeeps(t *testing.T) {
 				codec := codecs[(i/len(durs))%len(codecs)]
 				i++
 				lo, hi := tsFreqTol(f)
+				var tonalMs int64
+				if dur >= 300 {
+					tonalMs = int64(dur) - 160
+				}
 				cases = append(cases, tsBeepCase{
+					tonalMs: tonalMs,
 					name: fmt.Sprintf("%.0fHz/%.0fdBFS/%.0fms/%v%.0f/%v", f, lv, dur, nz.kind, nz.snr, codec),
 					lead: tsSilence(700 + float64(i%5)*13), tone: tsSine(f, lv, dur), tail: tsSilence(700),
 					dbfs: lv, noise: nz.kind, snr: nz.snr, codec: codec,
@@ -211,16 +231,16 @@ func TestToneDetectsBeepKinds(t *testing.T) {
 func TestToneClassifiesFaxAndSIT(t *testing.T) {
 	t.Parallel()
 	cases := []tsBeepCase{
-		{name: "CED-plain", tone: tsCED(3000, -12, false), want: dsp.ToneFaxCED, fLo: 2090, fHi: 2110, maxLatency: 450, wantDurMs: 3000},
-		{name: "CED-reversals", tone: tsCED(3300, -12, true), want: dsp.ToneFaxCED, fLo: 2090, fHi: 2110, maxLatency: 450},
+		{name: "CED-plain", tone: tsCED(3000, -12, false), want: dsp.ToneFaxCED, fLo: 2090, fHi: 2110, maxLatency: 450, wantDurMs: 3000, tonalMs: 2800},
+		{name: "CED-reversals", tone: tsCED(3300, -12, true), want: dsp.ToneFaxCED, fLo: 2090, fHi: 2110, maxLatency: 450, wantDurMs: 3300, tonalMs: 3000},
 		{name: "CED-quiet-ulaw-noise", tone: tsCED(2700, -30, true), dbfs: -30, noise: tsWhiteNoise, snr: 18, codec: tsMulawCodec, want: dsp.ToneFaxCED, fLo: 2090, fHi: 2110, maxLatency: 450},
 		{name: "CED-2090Hz", tone: tsSine(2090, -12, 2800), want: dsp.ToneFaxCED, fLo: 2080, fHi: 2100, maxLatency: 450},
 		{name: "CNG-cadence", tone: tsCadence(500, 3000, 8000, func() []float64 { return tsSine(1100, -15, 500) }), want: dsp.ToneFaxCNG, fLo: 1090, fHi: 1110, maxLatency: 650, count: 3},
 		{name: "CNG-alaw-brown", tone: tsCadence(500, 3000, 4000, func() []float64 { return tsSine(1100, -20, 500) }), dbfs: -20, noise: tsBrownNoise, snr: 15, codec: tsAlawCodec, want: dsp.ToneFaxCNG, fLo: 1090, fHi: 1110, maxLatency: 650, count: 2},
-		{name: "V21-preamble", tone: tsV21Flags(1000, -12), want: dsp.ToneV21, fLo: 1600, fHi: 1900, maxLatency: 400, wantDurMs: 1000},
+		{name: "V21-preamble", tone: tsV21Flags(1000, -12), want: dsp.ToneV21, fLo: 1600, fHi: 1900, maxLatency: 400, wantDurMs: 1000, tonalMs: 800},
 		{name: "V21-ulaw-white", tone: tsV21Flags(1000, -20), dbfs: -20, noise: tsWhiteNoise, snr: 20, codec: tsMulawCodec, want: dsp.ToneV21, fLo: 1600, fHi: 1900, maxLatency: 400},
 		{name: "SIT-low-short", tone: tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 274 + 274 + 200, wantDurMs: 274 + 274 + 380},
-		{name: "SIT-high-long", tone: tsSIT(985.2, 1428.5, 1776.7, 380, 380, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 380 + 380 + 200},
+		{name: "SIT-high-long", tone: tsSIT(985.2, 1428.5, 1776.7, 380, 380, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 380 + 380 + 200, wantDurMs: 1140},
 		{name: "SIT-mixed-noise-ulaw", tone: tsSIT(913.8, 1428.5, 1776.7, 274, 380, 380, -24), dbfs: -24, noise: tsPinkNoise, snr: 18, codec: tsMulawCodec, want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 274 + 380 + 200},
 		{name: "SIT-high-low", tone: tsSIT(985.2, 1370.6, 1776.7, 380, 274, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 380 + 274 + 200},
 	}
@@ -282,11 +302,155 @@ func TestToneRejects(t *testing.T) {
 			t.Run(c.name+"/"+codec.String(), func(t *testing.T) {
 				pcm := tsRender(t, c.x, 1, tsNoNoise, 0, 0, codec)
 				d := dsp.NewToneDetector()
-				events, _ := tsRun(d, pcm)
+				events, tonal := tsRun(d, pcm)
 				if dets := tsDetections(events); len(dets) > 0 {
 					t.Fatalf("false detections: %+v", dets)
+				}
+				// Call-progress tones may be Tonal; speech, song, music and
+				// noise must stay countable as sound.
+				if !strings.HasPrefix(c.name, "ringback") && !strings.HasPrefix(c.name, "dial") &&
+					!strings.HasPrefix(c.name, "busy") && !strings.HasPrefix(c.name, "reorder") && !strings.HasPrefix(c.name, "DTMF") {
+					n := 0
+					for _, v := range tonal {
+						if v {
+							n++
+						}
+					}
+					if frac := float64(n) / float64(len(tonal)); frac > 0.02 {
+						t.Errorf("%.1f%% of frames flagged Tonal, want ≤ 2%%", 100*frac)
+					}
 				}
 			})
 		}
 	}
+}
+
+func TestToneKindString(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		k    dsp.ToneKind
+		want string
+	}{
+		{dsp.ToneNone, "none"}, {dsp.ToneBeep, "beep"}, {dsp.ToneFaxCED, "fax_ced"}, {dsp.ToneFaxCNG, "fax_cng"},
+		{dsp.ToneV21, "fax_v21"}, {dsp.ToneSIT, "sit"}, {dsp.ToneKind(200), "unknown"},
+	} {
+		if got := c.k.String(); got != c.want {
+			t.Errorf("ToneKind(%d).String() = %q, want %q", c.k, got, c.want)
+		}
+	}
+}
+
+// TestToneDetectorReset: after Reset a detector behaves exactly like a new
+// one, including audio time restarting at zero.
+func TestToneDetectorReset(t *testing.T) {
+	t.Parallel()
+	x := tsToInt16(tsConcat(tsSilence(300), tsSine(1000, -15, 400), tsSilence(300)))
+	fresh, _ := tsRun(dsp.NewToneDetector(), x)
+	d := dsp.NewToneDetector()
+	// Leave it mid-tone and mid-SIT-hold, then reset.
+	tsRun(d, tsToInt16(tsConcat(tsSilence(100), tsSine(950, -15, 200))))
+	d.Reset()
+	if st := d.Stats(); st != (dsp.ToneStats{}) {
+		t.Fatalf("stats after Reset: %+v", st)
+	}
+	again, _ := tsRun(d, x)
+	if fmt.Sprint(fresh) != fmt.Sprint(again) {
+		t.Fatalf("after Reset: %+v, fresh detector: %+v", again, fresh)
+	}
+	if len(fresh) != 2 || fresh[0].Detected != dsp.ToneBeep || fresh[1].Ended != dsp.ToneBeep {
+		t.Fatalf("events %+v, want a beep detected and ended", fresh)
+	}
+}
+
+// TestToneDetectorFrameLengths: short frames are padded with silence and
+// long ones truncated, so audio time advances 20 ms per call regardless.
+func TestToneDetectorFrameLengths(t *testing.T) {
+	t.Parallel()
+	tone := tsToInt16(tsSine(1000, -15, 1000))
+	cases := []struct {
+		name   string
+		frame  func(i int) []int16
+		detect bool
+	}{
+		{"nil", func(int) []int16 { return nil }, false},
+		{"short", func(i int) []int16 { return tone[i*dsp.FrameSamples : i*dsp.FrameSamples+10] }, false},
+		{"long", func(i int) []int16 { return tone[i*dsp.FrameSamples : i*dsp.FrameSamples+2*dsp.FrameSamples] }, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := dsp.NewToneDetector()
+			var det *dsp.ToneResult
+			for i := 0; i < 20; i++ {
+				r := d.Process(c.frame(i))
+				if r.Detected != dsp.ToneNone && det == nil {
+					det = &r
+				}
+			}
+			if st := d.Stats(); st.Frames != 20 {
+				t.Fatalf("Frames = %d, want 20", st.Frames)
+			}
+			if (det != nil) != c.detect {
+				t.Fatalf("detected %+v, want detection %v", det, c.detect)
+			}
+			if det != nil && det.OnsetMs > 10 {
+				t.Errorf("onset %d ms, want ~0 (long frames must not stretch audio time)", det.OnsetMs)
+			}
+		})
+	}
+}
+
+// FuzzToneDetector feeds arbitrary audio in arbitrary frame sizes and checks
+// the result invariants: valid kinds, times inside the audio seen, every
+// Ended preceded by a Detected of the same kind.
+func FuzzToneDetector(f *testing.F) {
+	seed := tsToInt16(tsConcat(tsSine(1000, -10, 200), tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, -15), tsV21Flags(400, -10)))
+	b := make([]byte, 2*len(seed))
+	for i, v := range seed {
+		b[2*i], b[2*i+1] = byte(v), byte(uint16(v)>>8)
+	}
+	f.Add(b, uint8(160))
+	f.Add([]byte{0xff, 0x7f, 0x00, 0x80}, uint8(3))
+	f.Add(make([]byte, 4000), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		// Bound the work per input: at most 400 frames (8 s of audio time).
+		pcm := make([]int16, min(len(data)/2, 400*dsp.FrameSamples))
+		for i := range pcm {
+			pcm[i] = int16(uint16(data[2*i]) | uint16(data[2*i+1])<<8)
+		}
+		d := dsp.NewToneDetector()
+		open := dsp.ToneNone
+		n := int(step)
+		var nowMs int64
+		for off, calls := 0, 0; (off < len(pcm) || off == 0) && calls < 400; off, calls = off+max(1, n), calls+1 {
+			frame := pcm[off:min(len(pcm), off+n)]
+			r := d.Process(frame)
+			nowMs += dsp.FrameMs
+			if r.Detected > dsp.ToneSIT || r.Ended > dsp.ToneSIT {
+				t.Fatalf("invalid kind in %+v", r)
+			}
+			if r.Detected != dsp.ToneNone || r.Ended != dsp.ToneNone {
+				if r.OnsetMs < 0 || r.OnsetMs > nowMs || r.DurationMs < 0 || r.OnsetMs+r.DurationMs > nowMs {
+					t.Fatalf("times outside the audio (now %d ms): %+v", nowMs, r)
+				}
+				if r.FreqHz <= 0 || r.FreqHz > dsp.SampleRate/2 {
+					t.Fatalf("frequency out of range: %+v", r)
+				}
+			}
+			if r.Detected != dsp.ToneNone {
+				if open != dsp.ToneNone && r.Ended == dsp.ToneNone {
+					t.Fatalf("%v detected while %v still open", r.Detected, open)
+				}
+				open = r.Detected
+			}
+			if r.Ended != dsp.ToneNone {
+				if r.Ended != open {
+					t.Fatalf("%v ended, but open was %v", r.Ended, open)
+				}
+				open = dsp.ToneNone
+			}
+			if off >= len(pcm) {
+				break
+			}
+		}
+	})
 }

@@ -31,8 +31,8 @@ const (
 	// max(trackSteadyHz, trackSteadyRel·f) over the whole run: a singer's
 	// vibrato (±2–6 %) sweeps far more than that in 110 ms, a beep does not.
 	trackLowHz     = 450.0
-	trackSteadyHz  = 3.0
-	trackSteadyRel = 0.006
+	trackSteadyHz  = 1.5
+	trackSteadyRel = 0.003
 	// trackMaxPowerRatio bounds the peak-power range over a run (9 dB).
 	trackMaxPowerRatio = 8.0
 	// The onset is the earliest 5 ms block, contiguous with the steady tone,
@@ -299,8 +299,12 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 			}
 			t.startRun(hp, end, res)
 		}
-		tonal = tonal || r.hops >= 2 || r.prevHops > 0
 		t.evaluate(end, res)
+		// Tonal (not speech) once the run is a confirmed or held tone; before
+		// that only for pure tones above the sung-fundamental range, since a
+		// hum or "oo" would otherwise be taken away from the speech count.
+		tonal = tonal || (r.open && !r.silent && (r.qualified ||
+			(hp.class == hopPure && r.f >= trackLowHz && (r.hops >= 2 || r.prevHops > 0))))
 	} else if hp.class == hopV21 {
 		// FSK windows dominated by the mark tone look like a 1650 Hz beep;
 		// inside a V.21 burst no run or chain may grow.
