@@ -176,8 +176,8 @@ func TestToneDetectsBeeps(t *testing.T) {
 				}
 				cases = append(cases, tsBeepCase{
 					tonalMs: tonalMs,
-					name: fmt.Sprintf("%.0fHz/%.0fdBFS/%.0fms/%v%.0f/%v", f, lv, dur, nz.kind, nz.snr, codec),
-					lead: tsSilence(700 + float64(i%5)*13), tone: tsSine(f, lv, dur), tail: tsSilence(700),
+					name:    fmt.Sprintf("%.0fHz/%.0fdBFS/%.0fms/%v%.0f/%v", f, lv, dur, nz.kind, nz.snr, codec),
+					lead:    tsSilence(700 + float64(i%5)*13), tone: tsSine(f, lv, dur), tail: tsSilence(700),
 					dbfs: lv, noise: nz.kind, snr: nz.snr, codec: codec,
 					want: dsp.ToneBeep, fLo: lo, fHi: hi, maxLatency: 150, wantDurMs: int64(dur),
 				})
