@@ -889,3 +889,38 @@ func FuzzOpusDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpusPacketSamples checks the TOC/frame-count reader against gopus's
+// full packet parser: whenever gopus accepts a packet of at most 120 ms,
+// both must agree on its duration, and ours must accept it too.
+func FuzzOpusPacketSamples(f *testing.F) {
+	for _, seed := range [][]byte{
+		{0x08, 1, 2}, {0x0b, 3, 1}, {0x79, 1, 2, 3, 4}, {0xfb, 0x83, 2, 9, 9, 9, 9},
+		{0x83, 0x45, 1, 9, 9}, {0x02, 0xfc, 0x01}, {0x1b, 0xc2, 0x01, 0x01, 1, 2},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		n, err := OpusPacketSamples(p)
+		if err != nil && !errors.Is(err, ErrOpusMalformed) {
+			t.Fatalf("error %v does not wrap ErrOpusMalformed", err)
+		}
+		if err == nil && (n <= 0 || n > OpusMaxPacketSamples || n%opusQuantum != 0) {
+			t.Fatalf("implausible duration %d samples", n)
+		}
+		info, perr := gopus.ParsePacket(p)
+		if perr != nil {
+			return
+		}
+		want := info.FrameCount * int(opusFrameSamples8k[p[0]>>3])
+		if want > OpusMaxPacketSamples {
+			if err == nil {
+				t.Fatalf("accepted a %d-sample packet beyond 120 ms", want)
+			}
+			return
+		}
+		if err != nil || n != want {
+			t.Fatalf("OpusPacketSamples = %d, %v; gopus parses %d frames (%d samples)", n, err, info.FrameCount, want)
+		}
+	})
+}
