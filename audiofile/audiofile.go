@@ -1,8 +1,9 @@
 // Package audiofile reads recordings into 8 kHz mono int16 PCM for the
 // offline analyzer (`amdctl analyze`), the fixture tools and the tests.
 //
-// It owns container parsing only: WAV (PCM 16-bit at any rate, μ-law,
-// A-law, mono or multi-channel, WAVE_FORMAT_EXTENSIBLE), Ogg Opus, and
+// It owns container parsing only: WAV (PCM 8/16/24/32-bit and IEEE float at
+// any rate, μ-law, A-law, mono or multi-channel averaged to mono,
+// WAVE_FORMAT_EXTENSIBLE), Ogg Opus (mono/stereo), and
 // packet captures (pcap and pcapng) holding an RTP stream of PCMU, PCMA or
 // Opus. The format is sniffed from the content, never from the file name.
 // Codecs and the resampler come from package dsp.
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/amd-engine/amd/dsp"
@@ -30,6 +32,10 @@ type Format string
 // Formats Decode recognises.
 const (
 	FormatWAVPCM16 Format = "wav-pcm16"
+	FormatWAVPCM8  Format = "wav-pcm8"  // unsigned 8-bit
+	FormatWAVPCM24 Format = "wav-pcm24" // 24-bit packed
+	FormatWAVPCM32 Format = "wav-pcm32"
+	FormatWAVFloat Format = "wav-float" // IEEE float, 32 or 64 bit
 	FormatWAVMulaw Format = "wav-mulaw"
 	FormatWAVAlaw  Format = "wav-alaw"
 	FormatOggOpus  Format = "ogg-opus"
@@ -70,6 +76,12 @@ var maxSamples = MaxDurationMs / 1000 * dsp.SampleRate
 func Load(path string) (*Audio, error) {
 	f, err := os.Open(path)
 	if err != nil {
+		// The caller names the file; keep the cause (errors.Is with
+		// fs.ErrNotExist etc. still works) without repeating the path.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("open: %w", pe.Err)
+		}
 		return nil, err
 	}
 	defer f.Close()

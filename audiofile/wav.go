@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 
 	"github.com/amd-engine/amd/dsp"
 )
@@ -12,6 +13,7 @@ import (
 // WAVE format tags (mmreg.h).
 const (
 	wavTagPCM        = 0x0001
+	wavTagFloat      = 0x0003
 	wavTagALaw       = 0x0006
 	wavTagMuLaw      = 0x0007
 	wavTagExtensible = 0xFFFE
@@ -88,7 +90,7 @@ func decodeWAV(r *bufio.Reader, size int64) (*Audio, error) {
 			if f, err = parseWAVFmt(buf); err != nil {
 				return nil, err
 			}
-			if sz&1 == 1 {
+			if sz&1 == 1 && !padMissing(r) {
 				// The pad byte may be missing at the very end of a file;
 				// that surfaces later as a missing data chunk.
 				_, _ = r.Discard(1)
@@ -102,9 +104,16 @@ func decodeWAV(r *bufio.Reader, size int64) (*Audio, error) {
 		default:
 			// LIST, fact, cue, bext, JUNK, PAD, id3 … or anything unknown:
 			// skip it (and its pad byte) without buffering it.
-			skip := sz + sz&1
-			got, _ := r.Discard(int(min(skip, 1<<62)))
+			got, _ := r.Discard(int(min(sz, 1<<62)))
 			pos += int64(got)
+			skip := sz
+			if got == int(sz) && sz&1 == 1 && !padMissing(r) {
+				skip++
+				if n, _ := r.Discard(1); n == 1 {
+					got++
+					pos++
+				}
+			}
 			if int64(got) < skip {
 				if int64(got) == sz && f != nil {
 					// Only the pad byte is missing; the file still ends
@@ -149,15 +158,19 @@ func parseWAVFmt(b []byte) (*wavFmt, error) {
 	}
 	switch f.tag {
 	case wavTagPCM:
-		if f.bits != 16 {
-			return nil, errorf(ErrUnsupported, "unsupported format: WAV PCM %d-bit (only 16-bit)", f.bits)
+		switch f.bits {
+		case 8, 16, 24, 32:
+		default:
+			return nil, errorf(ErrUnsupported, "unsupported format: WAV PCM %d-bit", f.bits)
+		}
+	case wavTagFloat:
+		if f.bits != 32 && f.bits != 64 {
+			return nil, errorf(ErrUnsupported, "unsupported format: WAV float %d-bit", f.bits)
 		}
 	case wavTagMuLaw, wavTagALaw:
 		if f.bits != 8 {
 			return nil, errorf(ErrCorrupt, "wav: G.711 with %d bits per sample", f.bits)
 		}
-	case 0x0003:
-		return nil, errorf(ErrUnsupported, "unsupported format: WAV IEEE float")
 	case 0x0011:
 		return nil, errorf(ErrUnsupported, "unsupported format: WAV IMA ADPCM")
 	case 0x0002:
@@ -192,12 +205,16 @@ func readWAVData(r *bufio.Reader, f *wavFmt, dataSize int64, riffSize uint32, si
 	if size >= 0 {
 		avail = min(avail, size-pos)
 	}
-	format := FormatWAVPCM16
+	var format Format
 	switch f.tag {
 	case wavTagMuLaw:
 		format = FormatWAVMulaw
 	case wavTagALaw:
 		format = FormatWAVAlaw
+	case wavTagFloat:
+		format = FormatWAVFloat
+	default:
+		format = map[int]Format{8: FormatWAVPCM8, 16: FormatWAVPCM16, 24: FormatWAVPCM24, 32: FormatWAVPCM32}[f.bits]
 	}
 	sink, err := newPCMSink("wav", f.rate, avail/int64(f.blockAlign))
 	if err != nil {
@@ -237,35 +254,80 @@ func readWAVData(r *bufio.Reader, f *wavFmt, dataSize int64, riffSize uint32, si
 // toMono decodes interleaved frames and averages the channels.
 func toMono(dst []int16, raw []byte, f *wavFmt) {
 	ch := f.channels
-	switch f.tag {
-	case wavTagPCM:
-		if ch == 1 {
-			for i := range dst {
-				dst[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
-			}
-			return
-		}
+	if f.tag == wavTagPCM && f.bits == 16 && ch == 1 {
+		// The common case, without the per-sample dispatch.
 		for i := range dst {
-			sum := 0
-			fr := raw[i*2*ch : (i+1)*2*ch]
-			for c := 0; c < ch; c++ {
-				sum += int(int16(binary.LittleEndian.Uint16(fr[2*c:])))
-			}
-			dst[i] = int16(sum / ch)
+			dst[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
-	case wavTagMuLaw, wavTagALaw:
-		dec := dsp.MulawToLinear
-		if f.tag == wavTagALaw {
-			dec = dsp.AlawToLinear
-		}
-		for i := range dst {
-			sum := 0
-			for c := 0; c < ch; c++ {
-				sum += int(dec(raw[i*ch+c]))
-			}
-			dst[i] = int16(sum / ch)
-		}
+		return
 	}
+	bps := f.bits / 8
+	for i := range dst {
+		fr := raw[i*ch*bps : (i+1)*ch*bps]
+		sum := 0
+		for c := 0; c < ch; c++ {
+			sum += int(sampleAt(fr[c*bps:], f))
+		}
+		dst[i] = int16(sum / ch)
+	}
+}
+
+// sampleAt converts one sample of any supported encoding to int16.
+// Deeper PCM is truncated to its top 16 bits (the detector cannot use
+// more); float is clipped to full scale.
+func sampleAt(b []byte, f *wavFmt) int16 {
+	le := binary.LittleEndian
+	switch f.tag {
+	case wavTagMuLaw:
+		return dsp.MulawToLinear(b[0])
+	case wavTagALaw:
+		return dsp.AlawToLinear(b[0])
+	case wavTagFloat:
+		var v float64
+		if f.bits == 32 {
+			v = float64(math.Float32frombits(le.Uint32(b)))
+		} else {
+			v = math.Float64frombits(le.Uint64(b))
+		}
+		v = math.Round(v * 32768)
+		switch {
+		case v >= math.MaxInt16:
+			return math.MaxInt16
+		case v <= math.MinInt16:
+			return math.MinInt16
+		case v != v: // NaN
+			return 0
+		}
+		return int16(v)
+	}
+	switch f.bits {
+	case 8:
+		return int16(b[0]-128) << 8 // 8-bit WAV is unsigned
+	case 24:
+		return int16(le.Uint16(b[1:]))
+	case 32:
+		return int16(le.Uint16(b[2:]))
+	}
+	return int16(le.Uint16(b))
+}
+
+// padMissing reports whether a writer left out the pad byte after an
+// odd-sized chunk: the next bytes already spell a chunk id we know, while
+// skipping one byte would not. (Several tools get the padding wrong.)
+func padMissing(r *bufio.Reader) bool {
+	b, err := r.Peek(5)
+	if err != nil || len(b) < 5 {
+		return false
+	}
+	return knownChunkID(b[:4]) && !knownChunkID(b[1:5])
+}
+
+func knownChunkID(id []byte) bool {
+	switch string(id) {
+	case "data", "fmt ", "LIST", "fact", "cue ", "bext", "JUNK", "PAD ", "id3 ", "ID3 ", "smpl", "inst", "iXML", "acid", "PEAK", "minf", "elm1", "regn", "umid", "DISP", "FLLR":
+		return true
+	}
+	return false
 }
 
 // printableID renders a chunk id for a message, escaping junk bytes.

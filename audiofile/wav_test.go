@@ -102,7 +102,13 @@ func TestWAVFromSox(t *testing.T) {
 				tc{rate, ch, "a-law", 8, FormatWAVAlaw})
 		}
 	}
-	cases = append(cases, tc{16000, 4, "signed-integer", 16, FormatWAVPCM16})
+	cases = append(cases,
+		tc{16000, 4, "signed-integer", 16, FormatWAVPCM16}, // sox writes EXTENSIBLE
+		tc{8000, 1, "unsigned-integer", 8, FormatWAVPCM8},
+		tc{44100, 2, "signed-integer", 24, FormatWAVPCM24},
+		tc{48000, 1, "signed-integer", 32, FormatWAVPCM32},
+		tc{16000, 1, "floating-point", 32, FormatWAVFloat},
+		tc{22050, 2, "floating-point", 64, FormatWAVFloat})
 	for _, c := range cases {
 		name := fmt.Sprintf("%s-%d-%dch", c.format, c.rate, c.ch)
 		t.Run(name, func(t *testing.T) {
@@ -123,6 +129,15 @@ func TestWAVFromSox(t *testing.T) {
 			db := 20 * math.Log10(level(a.Samples, 1000, 200)/16383.5)
 			if math.Abs(db) > 0.3 {
 				t.Fatalf("1 kHz level %.2f dB, want 0±0.3", db)
+			}
+			// Nothing but the tone: the residual is quantisation noise
+			// (8-bit and G.711 are the noisiest).
+			floor := 0.02
+			if c.bits == 16 || c.bits > 16 {
+				floor = 0.002
+			}
+			if r := residual(a.Samples, 1000, 200); r > floor*16383.5 {
+				t.Fatalf("residual %.1f, want < %.1f", r, floor*16383.5)
 			}
 		})
 	}
@@ -148,6 +163,11 @@ func TestWAVHandMade(t *testing.T) {
 	}{
 		{name: "plain", file: riff(fmt8k, chunk("data", monoData)), want: mono},
 		{name: "odd LIST before data", file: riff(fmt8k, odd, chunk("data", monoData)), want: mono},
+		{name: "odd LIST missing its pad byte", file: riff(fmt8k, odd[:len(odd)-1], chunk("data", monoData)), want: mono},
+		{name: "odd fmt missing its pad byte", file: riff(chunk("fmt ", append(fmtBody(wavTagPCM, 1, 8000, 16), 0, 0, 0))[:8+19], chunk("data", monoData)), want: mono},
+		{name: "float32 full scale clips", file: riff(chunk("fmt ", fmtBody(wavTagFloat, 1, 8000, 32)), chunk("data", cat(u32(0x40000000), u32(0xc0000000), u32(0x3f000000), u32(0x7fc00000)))), want: []int16{32767, -32768, 16384, 0}},
+		{name: "pcm8 unsigned", file: riff(chunk("fmt ", fmtBody(wavTagPCM, 1, 8000, 8)), chunk("data", []byte{0, 128, 255, 64})), want: []int16{-32768, 0, 32512, -16384}},
+		{name: "pcm24 top bits", file: riff(chunk("fmt ", fmtBody(wavTagPCM, 1, 8000, 24)), chunk("data", []byte{0xff, 0x34, 0x12, 0x00, 0x00, 0x80})), want: []int16{0x1234, -32768}},
 		{name: "unknown chunks around", file: riff(chunk("JUNK", make([]byte, 28)), fmt8k, chunk("bext", make([]byte, 3)), chunk("data", monoData), odd), want: mono},
 		{name: "odd-length data", file: riff(fmt8k, chunk("data", append(monoData[:len(monoData):len(monoData)], 0x55))), want: mono},
 		{name: "data size 0xFFFFFFFF", file: riff(fmt8k, lyingChunk("data", 0xFFFFFFFF, monoData)), want: mono},
@@ -174,8 +194,9 @@ func TestWAVHandMade(t *testing.T) {
 		{name: "zero channels", file: riff(chunk("fmt ", fmtBody(wavTagPCM, 0, 8000, 16)), chunk("data", monoData)), wantErr: ErrCorrupt, msg: "wav: zero channels"},
 		{name: "zero rate", file: riff(chunk("fmt ", fmtBody(wavTagPCM, 1, 0, 16)), chunk("data", monoData)), wantErr: ErrCorrupt, msg: "wav: zero sample rate"},
 		{name: "bad block align", file: riff(chunk("fmt ", cat(fmtBody(wavTagPCM, 1, 8000, 16)[:12], u16(3), u16(16))), chunk("data", monoData)), wantErr: ErrCorrupt, msg: "block align"},
-		{name: "24-bit", file: riff(chunk("fmt ", fmtBody(wavTagPCM, 1, 8000, 24)), chunk("data", monoData)), wantErr: ErrUnsupported, msg: "unsupported format: WAV PCM 24-bit"},
-		{name: "float", file: riff(chunk("fmt ", fmtBody(3, 1, 8000, 32)), chunk("data", monoData)), wantErr: ErrUnsupported, msg: "IEEE float"},
+		{name: "12-bit", file: riff(chunk("fmt ", cat(fmtBody(wavTagPCM, 1, 8000, 12)[:12], u16(2), u16(12))), chunk("data", monoData)), wantErr: ErrUnsupported, msg: "unsupported format: WAV PCM 12-bit"},
+		{name: "16-bit float", file: riff(chunk("fmt ", fmtBody(wavTagFloat, 1, 8000, 16)), chunk("data", monoData)), wantErr: ErrUnsupported, msg: "unsupported format: WAV float 16-bit"},
+		{name: "IMA ADPCM", file: riff(chunk("fmt ", fmtBody(0x11, 1, 8000, 4)), chunk("data", monoData)), wantErr: ErrUnsupported, msg: "unsupported format: WAV IMA ADPCM"},
 		{name: "absurd rate", file: riff(chunk("fmt ", fmtBody(wavTagPCM, 1, 44101, 16)), chunk("data", monoData)), wantErr: ErrUnsupported, msg: "sample rate 44101 Hz"},
 		{name: "lying LIST hides data", file: riff(fmt8k, lyingChunk("LIST", 1<<20, monoData)), wantErr: ErrTruncated, msg: "wav: truncated 'LIST' chunk"},
 		{name: "RIFX", file: cat([]byte("RIFX"), u32(4), []byte("WAVE")), wantErr: ErrUnsupported, msg: "RIFX"},
@@ -360,4 +381,16 @@ func (c *constReader) Read(p []byte) (int, error) {
 	}
 	c.n -= int64(k)
 	return k, nil
+}
+
+// residual is the RMS of s after removing its freq component.
+func residual(s []int16, freq float64, skip int) float64 {
+	var e float64
+	n := 0
+	for i := skip; i < len(s)-skip; i++ {
+		e += float64(s[i]) * float64(s[i])
+		n++
+	}
+	lv := level(s, freq, skip)
+	return math.Sqrt(math.Max(0, e/float64(n)-lv*lv/2))
 }
