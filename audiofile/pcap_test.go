@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -472,6 +473,28 @@ func TestPcapTimestamps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPcapSkipsVideo: a bigger video stream in the capture must not hide
+// the audio; with video alone, the error names the refused stream.
+func TestPcapSkipsVideo(t *testing.T) {
+	t.Parallel()
+	var video [][]byte
+	for f := range 100 {
+		for k := range 3 { // three packets per frame share a timestamp
+			video = append(video, rtpBytes(t, 96, uint16(f*3+k), uint32(f*3000), 77, bytes.Repeat([]byte{0x90, byte(k)}, 400)))
+		}
+	}
+	sc := newG711Scenario(t, 0)
+	a, err := decodeBytes(buildCapture(capVariant{link: linkEthernet}, append(slices.Clone(video), sc.payloads...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalSamples(t, a.Samples, sc.want)
+	_, err = decodeBytes(buildCapture(capVariant{link: linkEthernet}, video))
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "payload type 96 is not Opus") {
+		t.Fatalf("video only: err %v", err)
 	}
 }
 

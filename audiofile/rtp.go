@@ -3,6 +3,7 @@ package audiofile
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"slices"
 
 	"github.com/pion/rtp"
@@ -77,16 +78,39 @@ func (c *rtpCollector) add(b []byte) error {
 
 func (c *rtpCollector) payload(p *rtpPkt) []byte { return c.arena[p.off : p.off+p.n] }
 
-// decodePcap reads a capture and decodes its dominant RTP stream.
+// maxStreamsTried bounds how many SSRCs are tried when the biggest ones
+// carry something other than audio we decode (video, G.729, …).
+const maxStreamsTried = 8
+
+// decodePcap reads a capture and decodes its dominant audio RTP stream:
+// the SSRC with the most packets among those whose payload we can decode.
 func decodePcap(r *bufio.Reader) (*Audio, error) {
 	c := &rtpCollector{}
 	if err := readCapture(r, c.add); err != nil {
 		return nil, err
 	}
-	stream := c.dominant()
-	if len(stream) < 2 {
+	streams := c.streams()
+	if len(streams) == 0 {
 		return nil, errorf(ErrEmpty, "pcap: no RTP stream found")
 	}
+	var firstErr error
+	for _, s := range streams[:min(len(streams), maxStreamsTried)] {
+		a, err := c.decodeStream(s)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, ErrUnsupported) {
+			return nil, err
+		}
+		if firstErr == nil {
+			firstErr = err // report why the dominant stream was refused
+		}
+	}
+	return nil, firstErr
+}
+
+// decodeStream orders one SSRC's packets and decodes them.
+func (c *rtpCollector) decodeStream(stream []rtpPkt) (*Audio, error) {
 	// Extend sequence numbers across wrap in arrival order, then sort.
 	maxExt := int64(stream[0].seq)
 	for i := range stream {
@@ -125,27 +149,35 @@ func decodePcap(r *bufio.Reader) (*Audio, error) {
 	return &Audio{Samples: out, Format: format, SourceRate: clock, Channels: 1}, nil
 }
 
-// dominant returns the packets of the SSRC seen most often, in arrival
-// order (ties go to the SSRC seen first).
-func (c *rtpCollector) dominant() []rtpPkt {
-	if len(c.pkts) == 0 {
-		return nil
-	}
-	counts := make(map[uint32]int)
-	best, bestN := c.pkts[0].ssrc, 0
+// streams groups packets by SSRC (arrival order kept) and returns the
+// groups of at least two packets, most packets first; ties go to the SSRC
+// seen first.
+func (c *rtpCollector) streams() [][]rtpPkt {
+	idx := make(map[uint32]int)
+	var counts []int
 	for _, p := range c.pkts {
-		counts[p.ssrc]++
-		if n := counts[p.ssrc]; n > bestN {
-			best, bestN = p.ssrc, n
+		i, ok := idx[p.ssrc]
+		if !ok {
+			i = len(counts)
+			idx[p.ssrc] = i
+			counts = append(counts, 0)
 		}
+		counts[i]++
 	}
-	out := make([]rtpPkt, 0, bestN)
+	groups := make([][]rtpPkt, len(counts))
 	for _, p := range c.pkts {
-		if p.ssrc == best {
-			out = append(out, p)
+		i := idx[p.ssrc]
+		if counts[i] < 2 {
+			continue
 		}
+		if groups[i] == nil {
+			groups[i] = make([]rtpPkt, 0, counts[i])
+		}
+		groups[i] = append(groups[i], p)
 	}
-	return out
+	groups = slices.DeleteFunc(groups, func(g []rtpPkt) bool { return g == nil })
+	slices.SortStableFunc(groups, func(a, b []rtpPkt) int { return cmp.Compare(len(b), len(a)) })
+	return groups
 }
 
 // mainPayloadType is the most frequent payload type other than comfort
