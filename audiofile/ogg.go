@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 
 	"github.com/thesyncim/gopus/container/ogg"
 
@@ -118,8 +119,13 @@ func decodeOgg(r *bufio.Reader) (*Audio, error) {
 	if preSkip >= len(out) {
 		return nil, errorf(ErrEmpty, "ogg: no audio after the %d-sample pre-skip", h.PreSkip)
 	}
+	out = out[preSkip:]
+	if h.OutputGain != 0 {
+		// RFC 7845 §5.1: the header's gain (Q7.8 dB) is part of the signal.
+		applyGain(out, math.Pow(10, float64(h.OutputGain)/(256*20)))
+	}
 	return &Audio{
-		Samples:    out[preSkip:],
+		Samples:    out,
 		Format:     FormatOggOpus,
 		SourceRate: 48000,
 		Channels:   int(h.Channels),
@@ -165,4 +171,12 @@ func oggError(err error, msg string) error {
 		return errorf(ErrCorrupt, "%s: invalid page", msg)
 	}
 	return wrapIO(ErrCorrupt, err, "%s", msg)
+}
+
+// applyGain scales s in place with rounding and clipping.
+func applyGain(s []int16, g float64) {
+	for i, v := range s {
+		x := math.Round(float64(v) * g)
+		s[i] = int16(max(math.MinInt16, min(math.MaxInt16, x)))
+	}
 }

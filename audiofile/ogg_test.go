@@ -2,6 +2,7 @@ package audiofile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"strings"
@@ -153,6 +154,34 @@ func TestOggOpusStereoFullband(t *testing.T) {
 	}
 	if db := 20 * math.Log10(level(a.Samples, 1000, 800)/(0.3*32768)); math.Abs(db) > 1.5 {
 		t.Fatalf("1 kHz level %.2f dB, want 0±1.5", db)
+	}
+}
+
+func TestOggOpusOutputGain(t *testing.T) {
+	t.Parallel()
+	pkts := opusPackets(t, sineAt(8000, 1000, 10000, 8000))
+	f := oggFile(t, pkts, 312)
+	plain, err := decodeBytes(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Patch OpusHead's output gain to -6.02 dB (Q7.8) and re-seal the
+	// first page's CRC.
+	g := bytes.Clone(f)
+	head := 27 + int(g[26])
+	binary.LittleEndian.PutUint16(g[head+16:], uint16(0xFFFF&-1541))
+	binary.LittleEndian.PutUint32(g[22:], 0)
+	binary.LittleEndian.PutUint32(g[22:], oggCRC(g[:head+19]))
+	a, err := decodeBytes(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Samples) != len(plain.Samples) {
+		t.Fatalf("length changed: %d vs %d", len(a.Samples), len(plain.Samples))
+	}
+	ratio := level(a.Samples, 1000, 400) / level(plain.Samples, 1000, 400)
+	if math.Abs(ratio-0.5) > 0.005 {
+		t.Fatalf("gain ratio %.4f, want 0.5", ratio)
 	}
 }
 
