@@ -1,0 +1,106 @@
+// Package analysis runs the live detector over recorded audio: it feeds a
+// file's 8 kHz frames to the same engine.Detector a call uses, collects the
+// events in audio time and, on request, a per-frame trace for plots. It is
+// what `amdctl analyze`, the corpus accuracy test and the load generator's
+// expectations share.
+package analysis
+
+import (
+	"fmt"
+
+	"github.com/amd-engine/amd/audiofile"
+	"github.com/amd-engine/amd/dsp"
+	"github.com/amd-engine/amd/engine"
+)
+
+// Result is one file's analysis, in the JSON shape `amdctl analyze --json`
+// prints: {"file", "durationMs", "events"} or {"file", "error"}.
+type Result struct {
+	File       string         `json:"file"`
+	DurationMs int64          `json:"durationMs"`
+	Events     []engine.Event `json:"events"`
+	// Trace is filled when asked for; it is for plots, not for JSON.
+	Trace *Trace `json:"-"`
+}
+
+// FailedResult is the JSON shape of a file that could not be analysed.
+type FailedResult struct {
+	File  string `json:"file"`
+	Error string `json:"error"`
+}
+
+// File loads path and runs the detector over it.
+func File(path string, cfg engine.Config, withTrace bool) (Result, error) {
+	audio, err := audiofile.Load(path)
+	if err != nil {
+		return Result{File: path}, err
+	}
+	res, err := Samples(audio.Samples, cfg, withTrace)
+	res.File = path
+	return res, err
+}
+
+// Samples runs a fresh detector over 8 kHz mono samples, frame by frame as a
+// live call would, and ends it with Finish at the end of the audio. A last
+// partial frame is padded with silence.
+func Samples(samples []int16, cfg engine.Config, withTrace bool) (Result, error) {
+	det, err := engine.NewDetector(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{DurationMs: int64(len(samples)) * 1000 / dsp.SampleRate, Events: []engine.Event{}}
+	var tr *tracer
+	if withTrace {
+		tr = newTracer(len(samples) / dsp.FrameSamples)
+	}
+	frame := make([]int16, dsp.FrameSamples)
+	for off := 0; off < len(samples); off += dsp.FrameSamples {
+		if det.Done() && tr == nil {
+			break // nothing more to learn; a trace still wants the whole file
+		}
+		n := copy(frame, samples[off:])
+		clear(frame[n:])
+		if tr != nil {
+			tr.add(frame)
+		}
+		if !det.Done() {
+			res.Events = append(res.Events, det.Process(frame)...)
+		}
+	}
+	if !det.Done() {
+		res.Events = append(res.Events, det.Finish()...)
+	}
+	if tr != nil {
+		res.Trace = tr.finish(res.Events)
+	}
+	return res, nil
+}
+
+// Decision returns the call's single decision event, if one was made.
+func (r Result) Decision() (engine.Event, bool) {
+	for _, ev := range r.Events {
+		if ev.Type.Decision() {
+			return ev, true
+		}
+	}
+	return engine.Event{}, false
+}
+
+// First returns the first event of type t, if any.
+func (r Result) First(t engine.EventType) (engine.Event, bool) {
+	for _, ev := range r.Events {
+		if ev.Type == t {
+			return ev, true
+		}
+	}
+	return engine.Event{}, false
+}
+
+// String summarises a result in one line.
+func (r Result) String() string {
+	d, ok := r.Decision()
+	if !ok {
+		return fmt.Sprintf("%s: %d ms, no decision", r.File, r.DurationMs)
+	}
+	return fmt.Sprintf("%s: %d ms, %s at %d ms (%s, confidence %.2f)", r.File, r.DurationMs, d.Type, d.AtMs, d.Reason, d.Confidence)
+}
