@@ -12,7 +12,9 @@ import "math"
 //   - A burst becomes speech only when it lasts MinWordMs (Asterisk's min
 //     word length: the shortest stressed syllable) AND its energy moves by
 //     at least ModulationDB (or twice the noise spread, if larger) after its
-//     first frame. Speech swings at the syllable rate; a noise level step,
+//     first frame (which straddles the onset: a noise level step would pass
+//     on it alone). A burst that ends with a drop into the VAD's hangover
+//     qualifies then, so a flat-voiced TTS word still counts when it ends. Speech swings at the syllable rate; a noise level step,
 //     a click or a hum that fooled the VAD for a moment does not. Until a
 //     burst qualifies its frames count as silence.
 //   - Long bursts count several words: people speak 2.5–3 words per second,

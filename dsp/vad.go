@@ -21,7 +21,7 @@ import "math"
 //     narrow residue of brown noise fluctuates by several dB. Thresholds are
 //     floor + spread + margin, so they adapt to the noise's own variability
 //     instead of being tuned to one noise colour.
-//  5. Stationarity: a signal whose energy stays within a few dB for 300 ms is
+//  5. Stationarity: a signal whose energy stays within a few dB for 1 s is
 //     not speech (speech's energy swings at the 2–8 Hz syllable rate); the
 //     floor jumps up to it, which handles a noise level that steps up faster
 //     than the 2 s window could.
@@ -39,7 +39,7 @@ const (
 	// than the longest stretch of fluent speech without a dip to the floor.
 	vadSubFrames   = 10
 	vadSubWindows  = 10
-	vadStatFrames  = 15  // 300 ms: longer than a held vowel in conversational speech
+	vadStatFrames  = 50  // 1 s: longer than any held vowel (TTS holds one for 600 ms)
 	vadStatRangeDB = 3.0 // plus the noise spread: what "stationary" tolerates
 	// Margins above floor+spread, in dB.
 	vadOnsetDB    = 6.0 // two frames this far up start speech
@@ -48,9 +48,15 @@ const (
 	// vadHangover frames bridge dips inside words (weak consonants, 40 ms).
 	vadHangover = 2
 	// Noise spread tracking: start value, bounds and EMA weight (≈ 0.4 s).
-	vadSpreadInit  = 2.0
-	vadSpreadMin   = 0.5
-	vadSpreadMax   = 10.0
+	vadSpreadInit = 2.0
+	vadSpreadMin  = 0.5
+	vadSpreadMax  = 8.0
+	// vadSpreadSlackDB: how far above floor + 2·spread a frame may sit and
+	// still teach the spread (lets it grow towards a rougher noise).
+	vadSpreadSlackDB = 3.0
+	// vadSpreadQuiet frames (300 ms) without speech or onset must pass
+	// before a frame teaches the spread: longer than a gap between words.
+	vadSpreadQuiet = 15
 	vadSpreadAlpha = 0.05
 )
 
@@ -103,6 +109,7 @@ type VAD struct {
 	speech bool
 	above  int // consecutive frames above the onset threshold
 	hang   int
+	quiet  int // frames since the last speech or onset frame (saturating)
 }
 
 // NewVAD returns a VAD ready for the first frame of a stream.
@@ -124,7 +131,7 @@ func (v *VAD) Reset() {
 	v.floor = 0
 	v.spread = vadSpreadInit
 	v.histN, v.histI = 0, 0
-	v.speech, v.above, v.hang = false, 0, 0
+	v.speech, v.above, v.hang, v.quiet = false, 0, 0, vadSpreadQuiet
 }
 
 // energyDB band-limits the frame (continuing from the previous one) and
@@ -231,11 +238,17 @@ func (v *VAD) Process(frame []int16) VADFrame {
 		v.hang = vadHangover
 	}
 
-	// Learn the spread from frames that are clearly not speech, so weak
-	// speech does not widen it.
-	if !v.speech && v.above == 0 {
-		d := math.Min(snr, 3*v.spread+vadOnsetDB)
-		v.spread += vadSpreadAlpha * (d - v.spread)
+	// Learn the spread only from frames near the floor, well away from
+	// speech: noise. The tails of words and the gaps between syllables sit
+	// above the floor and would teach it that "noise" swings widely, which
+	// raises the thresholds and loses more of the next words.
+	if v.speech || v.above > 0 {
+		v.quiet = 0
+	} else if v.quiet < vadSpreadQuiet {
+		v.quiet++
+	}
+	if v.quiet >= vadSpreadQuiet && snr <= 2*v.spread+vadSpreadSlackDB {
+		v.spread += vadSpreadAlpha * (snr - v.spread)
 		v.spread = math.Max(vadSpreadMin, math.Min(vadSpreadMax, v.spread))
 	}
 

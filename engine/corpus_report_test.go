@@ -10,6 +10,7 @@ import (
 
 	"github.com/amd-engine/amd/analysis"
 	"github.com/amd-engine/amd/audiofile"
+	"github.com/amd-engine/amd/dsp"
 	"github.com/amd-engine/amd/engine"
 	"github.com/amd-engine/amd/fixtures"
 )
@@ -105,4 +106,34 @@ func snr(p *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f", *p)
+}
+
+// TestDebugFile prints what the detector's stages saw, frame by frame, for
+// AMD_DEBUG_FILE (a tuning aid).
+func TestDebugFile(t *testing.T) {
+	path := os.Getenv("AMD_DEBUG_FILE")
+	if path == "" {
+		t.Skip("set AMD_DEBUG_FILE=clip.wav")
+	}
+	a, err := audiofile.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := dsp.NewVAD()
+	s := dsp.NewSegmenter(dsp.SegmenterConfig{UtteranceGapMs: engine.HumanSilenceMs})
+	tone := dsp.NewToneDetector()
+	for off, k := 0, 0; off+dsp.FrameSamples <= len(a.Samples); off, k = off+dsp.FrameSamples, k+1 {
+		f := a.Samples[off : off+dsp.FrameSamples]
+		vf := v.Process(f)
+		tr := tone.Process(f)
+		sf := s.Push(vf, tr.Tonal)
+		mark := func(b bool, c string) string {
+			if b {
+				return c
+			}
+			return "."
+		}
+		t.Logf("%5d E%6.1f F%6.1f sp%4.1f %s%s%s%s w%2d sp%5d sil%5d %v", (k+1)*dsp.FrameMs, vf.EnergyDB, vf.NoiseFloorDB, vf.NoiseSpreadDB,
+			mark(vf.Speech, "v"), mark(sf.Speech, "S"), mark(tr.Tonal, "T"), mark(tr.Detected != dsp.ToneNone, "D"), sf.Words, sf.SpeechMs, sf.SilenceMs, tr.Detected)
+	}
 }

@@ -47,7 +47,7 @@ type Detector struct {
 	phase  phase
 
 	seg0     dsp.SegmentFrame // segmentation after the last frame
-	tonalRun int64            // ms of consecutive tonal frames
+	soundRun int64            // ms of consecutive frames with sound that is not (yet) speech
 	peakSNR  float64          // highest frame SNR heard in speech
 	vadMs    int64            // ms the VAD called speech, qualified or not
 
@@ -95,7 +95,7 @@ func (d *Detector) Reset() {
 	}
 	d.frames, d.phase = 0, phaseListening
 	d.seg0 = dsp.SegmentFrame{FirstSpeechMs: -1, PrevUtteranceEndMs: -1}
-	d.tonalRun, d.peakSNR, d.vadMs = 0, 0, 0
+	d.soundRun, d.peakSNR, d.vadMs = 0, 0, 0
 	d.decision, d.decisionConf, d.machineAtMs, d.stoppedSpk = "", 0, 0, false
 	d.n = 0
 }
@@ -127,10 +127,13 @@ func (d *Detector) Process(frame []int16) []Event {
 	tr := d.tone.Process(frame)
 	s := d.seg.Push(v, tr.Tonal)
 	d.seg0 = s
-	if tr.Tonal {
-		d.tonalRun += dsp.FrameMs
+	// Something is sounding that is not (yet) a word: a tone being
+	// confirmed, a burst the segmenter has not qualified, an onset. The
+	// human rule waits for it to resolve.
+	if tr.Tonal || v.Speech || v.SNRDB >= v.NoiseSpreadDB+soundOnsetDB {
+		d.soundRun += dsp.FrameMs
 	} else {
-		d.tonalRun = 0
+		d.soundRun = 0
 	}
 	if v.Speech && !tr.Tonal {
 		d.vadMs += dsp.FrameMs
@@ -162,12 +165,12 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		d.decide(EventMachineDetected, ReasonLongGreeting, d.machineConfidence(s))
 		d.machineAtMs = now
 		d.phase = phaseMachine
-	case s.Words >= c.ThresholdWordCount && s.SpeechMs > HumanMaxGreetingMs:
+	case s.Words >= c.ThresholdWordCount && s.SpeechMs >= WordRuleMinSpeechMs:
 		d.decide(EventMachineDetected, ReasonWordCount, d.machineConfidence(s))
 		d.machineAtMs = now
 		d.phase = phaseMachine
 	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s.SpeechMs) &&
-		(d.tonalRun == 0 || d.tonalRun > MaxToneDeferMs):
+		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs):
 		d.decide(EventHumanDetected, ReasonShortGreeting, d.humanConfidence(s))
 		d.stop(ReasonCompleted)
 	case s.SpeechMs < MinHumanSpeechMs && !s.InUtterance && now >= int64(c.Timers.NoSpeechTimeoutMs):

@@ -26,21 +26,24 @@ package engine
 //     amd_tone_detected, then amd_stopped.
 //  2. Long greeting. The greeting's speech reaches LongGreetingMs (3 s,
 //     more than a person says when answering) → machine (long_greeting).
-//  3. Word count. The greeting holds thresholdWordCount words AND more
-//     speech than a short human answer (HumanMaxGreetingMs) → machine
-//     (word_count). The second condition keeps a quick "Hi, yes, this is
-//     Olivia" human: word units counted from energy are coarse, and a
-//     person can say five short words in 1.5 s.
+//  3. Word count. The greeting holds thresholdWordCount words AND at least
+//     WordRuleMinSpeechMs of speech (2.5 s, the middle of the ambiguous
+//     zone) → machine (word_count). The second condition keeps "Hello, the
+//     Brown residence, Amy speaking" human: people say five or more words in
+//     2 s when they answer with their name, and word units counted from
+//     energy are coarse.
 //  4. Short greeting. Speech of at least MinHumanSpeechMs (a real word, not a
 //     click) and at most HumanMaxGreetingMs, followed by HumanSilenceMs
-//     (800 ms, Asterisk's after-greeting silence) without speech → human
+//     (900 ms; Asterisk uses 800) without speech → human
 //     (short_greeting). Greetings between HumanMaxGreetingMs and
 //     LongGreetingMs are ambiguous (a receptionist, or a terse voicemail):
 //     the silence required grows linearly up to AmbiguousSilenceMs, which
 //     gives a machine's beep (due 0.1–1 s after its greeting) or its next
-//     phrase time to arrive. While a tone is sounding but not yet confirmed
-//     the human rule waits (up to MaxToneDeferMs), so a beep that starts
-//     just as the silence runs out is still heard.
+//     phrase time to arrive. While something is sounding that is not yet a
+//     word — a tone not yet confirmed, a burst not yet qualified, an onset —
+//     the human rule waits for it to resolve (up to MaxSoundDeferMs), so a
+//     beep or a next phrase that starts just as the silence runs out is
+//     still heard.
 //  5. No speech. Less than MinHumanSpeechMs of speech by noSpeechTimeoutMs →
 //     amd_no_speech_detected (silence).
 //  6. Timeout. No verdict by decisionTimeoutMs → amd_decision_timeout.
@@ -62,8 +65,11 @@ package engine
 // the evidence cleared its thresholds (see evidence.go).
 const (
 	// HumanSilenceMs is the silence after a short greeting that makes it a
-	// person's (Asterisk AfterGreetingSilence).
-	HumanSilenceMs = 800
+	// person's. Asterisk waits 800 ms; a little longer gives a voicemail's
+	// beep (which follows its greeting within ~1 s) a better chance to
+	// sound first, while the human verdict's median latency after the
+	// greeting ends stays under 1 s.
+	HumanSilenceMs = 900
 	// AmbiguousSilenceMs is the silence required after a greeting as long as
 	// LongGreetingMs; shorter ambiguous greetings need proportionally less.
 	AmbiguousSilenceMs = 1600
@@ -74,7 +80,14 @@ const (
 	// MinHumanSpeechMs is the least speech that is a greeting rather than a
 	// click, cough or line hit.
 	MinHumanSpeechMs = 200
-	// MaxToneDeferMs bounds how long an unconfirmed tone holds back the
+	// WordRuleMinSpeechMs is the speech a greeting needs before its word
+	// count can make it a machine's: the middle of the ambiguous zone.
+	WordRuleMinSpeechMs = (HumanMaxGreetingMs + LongGreetingMs) / 2
+	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
+	// tone being confirmed, a burst not yet qualified — holds back the
 	// human rule.
-	MaxToneDeferMs = 1000
+	MaxSoundDeferMs = 1000
+	// soundOnsetDB: a frame this far above floor + noise spread is the
+	// start of something (the VAD needs two such frames to call speech).
+	soundOnsetDB = 6
 )
