@@ -20,6 +20,11 @@ import (
 // is at least 60 dB down. When the input rate is below 8 kHz the band edges
 // scale to the input's Nyquist instead (the filter then removes imaging).
 //
+// Rates without a small exact ratio to 8 kHz (a recorder's 44101 Hz, a
+// prime rate) would need an enormous polyphase table; they use the nearest
+// ratio with a small L instead, off by at most 0.1% in rate (a pitch and
+// tempo error no detector notices).
+//
 // The filter's group delay is compensated: output sample m is aligned with
 // input time m·inRate/8000, and Flush emits the tail, so a complete stream
 // of N input samples yields ceil(N·8000/inRate) output samples.
@@ -66,8 +71,11 @@ func NewResampler(inRate int) (*Resampler, error) {
 	if inRate < MinResampleRate || inRate > MaxResampleRate {
 		return nil, fmt.Errorf("%w: %d Hz (want %d..%d)", ErrResampleRate, inRate, MinResampleRate, MaxResampleRate)
 	}
-	g := gcd(inRate, SampleRate)
-	r := &Resampler{inRate: inRate, l: SampleRate / g, m: inRate / g}
+	l, m, err := resampleRatio(inRate)
+	if err != nil {
+		return nil, err
+	}
+	r := &Resampler{inRate: inRate, l: l, m: m}
 	if r.l == 1 && r.m == 1 {
 		// Same rate: Process is a copy; keep one slot so Flush logic works.
 		r.taps = 1
@@ -114,6 +122,39 @@ func NewResampler(inRate int) (*Resampler, error) {
 	r.hist = make([]float32, k-1+resampleBlock)
 	r.Reset()
 	return r, nil
+}
+
+// tapsPerBranch estimates the Kaiser filter length at the input rate,
+// which is also the number of taps per polyphase branch whatever L is.
+func tapsPerBranch(inRate int) int {
+	nyq := float64(min(inRate, SampleRate)) / 2
+	dw := 2 * math.Pi * (nyq * 0.15) / float64(inRate)
+	return int(math.Ceil((stopbandDB-8)/(2.285*dw))) + 2
+}
+
+// maxRatioError is the largest relative rate error accepted when a rate
+// has no small exact ratio to 8 kHz (e.g. 44101 Hz from a drifting
+// recorder): 0.1% moves a 5 s timer by 5 ms.
+const maxRatioError = 1e-3
+
+// resampleRatio returns L/M = SampleRate/inRate in lowest terms, or, when
+// that needs a polyphase table beyond maxCoefs, the smallest-L ratio within
+// maxRatioError of it.
+func resampleRatio(inRate int) (l, m int, err error) {
+	g := gcd(inRate, SampleRate)
+	l, m = SampleRate/g, inRate/g
+	k := tapsPerBranch(inRate)
+	if k*l <= maxCoefs {
+		return l, m, nil
+	}
+	want := float64(inRate) / SampleRate
+	for l2 := 1; l2*k <= maxCoefs; l2++ {
+		m2 := int(math.Round(want * float64(l2)))
+		if m2 >= 1 && math.Abs(float64(m2)/float64(l2)-want)/want <= maxRatioError {
+			return l2, m2, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%w: %d Hz has no ratio to %d Hz within %g", ErrResampleRate, inRate, SampleRate, maxRatioError)
 }
 
 // Reset drops all state so the resampler can start a new stream.

@@ -195,7 +195,7 @@ func TestResamplerReuseAfterFlush(t *testing.T) {
 
 func TestNewResamplerErrors(t *testing.T) {
 	t.Parallel()
-	for _, rate := range []int{0, -8000, 999, 1 << 30, 44101} {
+	for _, rate := range []int{0, -8000, 999, 1 << 30, MaxResampleRate + 1} {
 		if _, err := NewResampler(rate); !errors.Is(err, ErrResampleRate) {
 			t.Errorf("rate %d: err %v, want ErrResampleRate", rate, err)
 		}
@@ -267,4 +267,33 @@ func itoa(v int) string {
 		v /= 10
 	}
 	return string(b[i:])
+}
+
+// TestResamplerOddRates covers rates with no small exact ratio to 8 kHz:
+// they run on an approximate ratio within 0.1%.
+func TestResamplerOddRates(t *testing.T) {
+	t.Parallel()
+	for _, rate := range []int{44101, 7919, 47999, 12345, 8001} {
+		r, err := NewResampler(rate)
+		if err != nil {
+			t.Fatalf("%d Hz: %v", rate, err)
+		}
+		if len(r.coef) > maxCoefs {
+			t.Fatalf("%d Hz: %d coefficients", rate, len(r.coef))
+		}
+		in := sine(rate, 1000, 10000, rate/2)
+		out := resampleAll(t, rate, in, 1000)
+		want := float64(len(in)) * SampleRate / float64(rate)
+		if math.Abs(float64(len(out))-want) > want*1e-3+1 {
+			t.Errorf("%d Hz: %d samples out, want %.0f±0.1%%", rate, len(out), want)
+		}
+		// The approximate ratio shifts the tone by the same ≤0.1%.
+		f := 1000 * float64(r.m) * SampleRate / (float64(r.l) * float64(rate))
+		if math.Abs(f-1000) > 1 {
+			t.Errorf("%d Hz: ratio %d/%d moves 1 kHz to %.2f Hz", rate, r.l, r.m, f)
+		}
+		if db := 20 * math.Log10(toneLevel(out, f, 400)/10000); math.Abs(db) > 0.2 {
+			t.Errorf("%d Hz: 1 kHz level %.2f dB", rate, db)
+		}
+	}
 }
