@@ -24,8 +24,10 @@ const (
 	DefaultDecisionTimeoutMs           = 15000
 	DefaultToneTimeoutMs               = 20000
 	DefaultGreetingCompletionTimeoutMs = 2000
-	// DefaultThresholdWordCount: a greeting of this many words or more is a machine.
-	DefaultThresholdWordCount = 5
+	// DefaultThresholdWordCount: a greeting of this many words or more is a
+	// machine. 9 is the Voice Gateway (jambonz) default, so applications that
+	// send none get the behaviour they were tuned for.
+	DefaultThresholdWordCount = 9
 	DefaultMode               = ModeDetect
 
 	// maxTimerMs bounds every timer so a typo cannot keep a call's detector alive for days.
