@@ -86,8 +86,13 @@ func Load(path string) (*Audio, error) {
 	}
 	defer f.Close()
 	size := int64(-1)
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		size = st.Size()
+	if st, err := f.Stat(); err == nil {
+		if st.IsDir() {
+			return nil, errorf(ErrUnsupported, "unsupported format: a directory")
+		}
+		if st.Mode().IsRegular() {
+			size = st.Size()
+		}
 	}
 	return Decode(f, size)
 }

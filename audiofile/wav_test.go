@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -394,4 +395,21 @@ func residual(s []int16, freq float64, skip int) float64 {
 	}
 	lv := level(s, freq, skip)
 	return math.Sqrt(math.Max(0, e/float64(n)-lv*lv/2))
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "missing.wav")); !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), dir) {
+		t.Fatalf("missing file: %v (want ErrNotExist, without the path)", err)
+	}
+	if _, err := Load(dir); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("directory: %v", err)
+	}
+	empty := filepath.Join(dir, "empty.wav")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(empty); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("empty file: %v", err)
+	}
 }
