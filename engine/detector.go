@@ -43,8 +43,9 @@ type Detector struct {
 	seg  *dsp.Segmenter
 	tone ToneSource
 
-	frames int64
-	phase  phase
+	frames     int64
+	phase      phase
+	wordRuleMs int64 // speech the word rule needs (see WordRuleMsPerWord)
 
 	seg0     dsp.SegmentFrame // segmentation after the last frame
 	soundRun int64            // ms of consecutive frames with sound that is not (yet) speech
@@ -68,7 +69,7 @@ func NewDetector(cfg Config, opts ...Option) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new detector: %w", err)
 	}
-	d := &Detector{cfg: cfg}
+	d := &Detector{cfg: cfg, wordRuleMs: min(int64(cfg.ThresholdWordCount)*WordRuleMsPerWord, LongGreetingMs)}
 	for _, o := range opts {
 		o(d)
 	}
@@ -161,12 +162,12 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		setTone(ev, tr)
 		d.toneDetected(tr)
 		d.stop(ReasonCompleted)
-	case s.SpeechMs >= LongGreetingMs:
-		d.decide(EventMachineDetected, ReasonLongGreeting, d.machineConfidence(s))
+	case s.Words >= c.ThresholdWordCount && s.SpeechMs >= d.wordRuleMs:
+		d.decide(EventMachineDetected, ReasonWordCount, d.machineConfidence(s))
 		d.machineAtMs = now
 		d.phase = phaseMachine
-	case s.Words >= c.ThresholdWordCount && s.SpeechMs >= WordRuleMinSpeechMs:
-		d.decide(EventMachineDetected, ReasonWordCount, d.machineConfidence(s))
+	case s.SpeechMs >= LongGreetingMs:
+		d.decide(EventMachineDetected, ReasonLongGreeting, d.machineConfidence(s))
 		d.machineAtMs = now
 		d.phase = phaseMachine
 	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s.SpeechMs) &&

@@ -169,10 +169,10 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(500).Greeting(-20, 4, 6, 5).Silence(400).Tone(1000, 500, -18).Silence(2000).Render(enginetest.NoisePink, -50)
 			},
-			want: "machine_detected(word_count) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)",
+			want: "machine_detected(long_greeting) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				m, _ := find(evs, engine.EventMachineDetected)
-				if m.AtMs > c.Spans()[0][0]+4000 || m.WordCount < 5 || m.SpeechMs <= engine.HumanMaxGreetingMs {
+				if m.AtMs > c.Spans()[0][0]+4500 || m.WordCount < 5 || m.SpeechMs != engine.LongGreetingMs {
 					t.Errorf("machine verdict %+v", m)
 				}
 				tone, _ := find(evs, engine.EventToneDetected)
@@ -188,7 +188,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(400).Greeting(-25, 6, 7).Silence(3000).Render(enginetest.NoiseWhite, -50)
 			},
-			want: "machine_detected(word_count) machine_stopped_speaking(greeting_ended) stopped(stopped)",
+			want: "machine_detected(long_greeting) machine_stopped_speaking(greeting_ended) stopped(stopped)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				e, _ := find(evs, engine.EventMachineStoppedSpeaking)
 				end := c.Spans()[len(c.Spans())-1][1]
@@ -206,7 +206,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(400).Greeting(-20, 5, 6).Silence(8000).Render(enginetest.NoisePink, -50)
 			},
-			want: "machine_detected(word_count) machine_stopped_speaking(greeting_ended) stopped(timeout)",
+			want: "machine_detected(long_greeting) machine_stopped_speaking(greeting_ended) stopped(timeout)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				m, _ := find(evs, engine.EventMachineDetected)
 				s, _ := find(evs, engine.EventStopped)
@@ -216,6 +216,19 @@ func scenarios() []scenario {
 				e, _ := find(evs, engine.EventMachineStoppedSpeaking)
 				if d := e.AtMs - c.Spans()[len(c.Spans())-1][1]; d < 1000 || d > 1150 {
 					t.Errorf("greeting end reported after %d ms of silence, want 1000", d)
+				}
+			},
+		},
+		{
+			name: "word threshold reached with a long greeting",
+			cfg:  engine.Config{ThresholdWordCount: 5},
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(400).Greeting(-20, 7, 7).Silence(2500).Render(enginetest.NoisePink, -50)
+			},
+			want: "machine_detected(word_count) machine_stopped_speaking(greeting_ended) stopped(stopped)",
+			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
+				if evs[0].WordCount < 5 || evs[0].SpeechMs != engine.LongGreetingMs {
+					t.Errorf("word rule with %d words at %d ms of speech", evs[0].WordCount, evs[0].SpeechMs)
 				}
 			},
 		},
@@ -230,6 +243,33 @@ func scenarios() []scenario {
 				m, _ := find(evs, engine.EventMachineDetected)
 				if m.SpeechMs != engine.LongGreetingMs {
 					t.Errorf("long greeting verdict with %d ms of speech", m.SpeechMs)
+				}
+			},
+		},
+		{
+			name: "human answers with a name",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(600).Say(6, -20).Silence(3000).Render(enginetest.NoiseWhite, -55)
+			},
+			want: "human_detected(short_greeting) stopped(completed)",
+			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
+				// an ambiguous-length greeting may wait longer than a "Hello?"
+				decidedAt(t, evs, c.Spans()[0][1], HumanLo, engine.AmbiguousSilenceMs+200)
+				if evs[0].WordCount < 3 {
+					t.Errorf("only %d words counted in a six-word greeting", evs[0].WordCount)
+				}
+			},
+		},
+		{
+			name: "low word threshold decides sooner",
+			cfg:  engine.Config{ThresholdWordCount: 3},
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(400).Greeting(-20, 7, 6).Silence(2500).Render(enginetest.NoiseWhite, -55)
+			},
+			want: "machine_detected(word_count) machine_stopped_speaking(greeting_ended) stopped(stopped)",
+			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
+				if evs[0].SpeechMs >= engine.LongGreetingMs || evs[0].SpeechMs < 3*engine.WordRuleMsPerWord || evs[0].WordCount < 3 {
+					t.Errorf("word rule at %d ms of speech, %d words; want from %d ms", evs[0].SpeechMs, evs[0].WordCount, 3*engine.WordRuleMsPerWord)
 				}
 			},
 		},
@@ -443,9 +483,9 @@ func TestDetectorToneTimeoutBoundary(t *testing.T) {
 		atMs int64
 		want string
 	}{
-		{m.AtMs + 500, "machine_detected(word_count) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
-		{m.AtMs + timeout - 20, "machine_detected(word_count) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
-		{m.AtMs + timeout + 20, "machine_detected(word_count) stopped(timeout)"},
+		{m.AtMs + 500, "machine_detected(long_greeting) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
+		{m.AtMs + timeout - 20, "machine_detected(long_greeting) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
+		{m.AtMs + timeout + 20, "machine_detected(long_greeting) stopped(timeout)"},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("beep+%d", tc.atMs-m.AtMs), func(t *testing.T) {
@@ -501,14 +541,14 @@ func TestDetectorStopFinishFail(t *testing.T) {
 		checkInvariants(t, evs, false)
 	})
 	t.Run("finish after decision", func(t *testing.T) {
-		d, _ := engine.NewDetector(engine.Config{Timers: engine.Timers{ToneTimeoutMs: 60000}})
+		d, _ := engine.NewDetector(engine.Config{ThresholdWordCount: 40, Timers: engine.Timers{ToneTimeoutMs: 60000}})
 		loud := enginetest.New(5, 130).Silence(300).Greeting(-20, 6, 6).Silence(500).Render(enginetest.NoiseNone, 0)
 		var all []engine.Event
 		for off := 0; off+dsp.FrameSamples <= len(loud); off += dsp.FrameSamples {
 			all = append(all, d.Process(loud[off:off+dsp.FrameSamples])...)
 		}
 		all = append(all, d.Finish()...)
-		if got := seq(all); got != "machine_detected(word_count) stopped(stopped)" {
+		if got := seq(all); got != "machine_detected(long_greeting) stopped(stopped)" {
 			t.Fatalf("got %s", got)
 		}
 	})

@@ -24,14 +24,14 @@ package engine
 //  1. Tone. A confirmed beep, fax tone (CED, CNG, V.21) or SIT before a
 //     decision → amd_machine_detected (reason beep | fax | sit), then
 //     amd_tone_detected, then amd_stopped.
-//  2. Long greeting. The greeting's speech reaches LongGreetingMs (3 s,
+//  2. Word count. The greeting holds thresholdWordCount words AND
+//     thresholdWordCount × WordRuleMsPerWord of speech (600 ms a word, at
+//     most LongGreetingMs) → machine (word_count). The second condition
+//     keeps "Hello, the Brown residence, Amy speaking" human: people say
+//     five to seven words in 2–3 s when they answer with their name, and
+//     word units counted from energy are coarse.
+//  3. Long greeting. The greeting's speech reaches LongGreetingMs (3 s,
 //     more than a person says when answering) → machine (long_greeting).
-//  3. Word count. The greeting holds thresholdWordCount words AND at least
-//     WordRuleMinSpeechMs of speech (2.5 s, the middle of the ambiguous
-//     zone) → machine (word_count). The second condition keeps "Hello, the
-//     Brown residence, Amy speaking" human: people say five or more words in
-//     2 s when they answer with their name, and word units counted from
-//     energy are coarse.
 //  4. Short greeting. Speech of at least MinHumanSpeechMs (a real word, not a
 //     click) and at most HumanMaxGreetingMs, followed by HumanSilenceMs
 //     (900 ms; Asterisk uses 800) without speech → human
@@ -80,9 +80,13 @@ const (
 	// MinHumanSpeechMs is the least speech that is a greeting rather than a
 	// click, cough or line hit.
 	MinHumanSpeechMs = 200
-	// WordRuleMinSpeechMs is the speech a greeting needs before its word
-	// count can make it a machine's: the middle of the ambiguous zone.
-	WordRuleMinSpeechMs = (HumanMaxGreetingMs + LongGreetingMs) / 2
+	// WordRuleMsPerWord is the speech each of thresholdWordCount words must
+	// account for before the word rule fires: a read greeting's slow pace.
+	// People answering with their name say 5–7 words in 2–3 s ("Hello, the
+	// Brown residence, Amy speaking"), so words alone, counted from energy,
+	// cannot tell them from a machine; from a threshold of 5 up the rule
+	// needs LongGreetingMs of speech, a lower threshold makes it more eager.
+	WordRuleMsPerWord = 600
 	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
 	// tone being confirmed, a burst not yet qualified — holds back the
 	// human rule.
