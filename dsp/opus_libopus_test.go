@@ -368,13 +368,6 @@ func opusCompareDecoders(t *testing.T, stream [][]byte) opusDiffStats {
 	}
 }
 
-func opusFmtSNR(v float64) string {
-	if math.IsInf(v, 1) {
-		return "bit-exact"
-	}
-	return fmt.Sprintf("%.1f dB", v)
-}
-
 // TestOpusStereoDifferentialLibopus: stereo packets downmixed by both
 // decoders agree.
 func TestOpusStereoDifferentialLibopus(t *testing.T) {
