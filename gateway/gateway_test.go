@@ -45,6 +45,7 @@ type gotNote struct {
 	Raw     string
 	SigErr  error
 	Arrived time.Time
+	status  int // what the sink answered
 }
 
 func newSink(t *testing.T) *sink {
@@ -60,13 +61,19 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.SigErr = notify.Verify([]byte(testSignSecret), r.Header.Get(notify.SignatureHeader), raw, time.Now(), notify.DefaultTolerance)
 	_ = json.Unmarshal(raw, &n.Body)
 	s.mu.Lock()
-	s.got = append(s.got, n)
 	code := s.code
 	s.mu.Unlock()
+	n.status = http.StatusOK
 	if code != nil {
-		w.WriteHeader(code(n))
+		n.status = code(n)
 	}
+	s.mu.Lock()
+	s.got = append(s.got, n)
+	s.mu.Unlock()
+	w.WriteHeader(n.status)
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
 func (s *sink) forCall(id string) []gotNote {
 	s.mu.Lock()
