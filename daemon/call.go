@@ -176,8 +176,8 @@ func (r *callRun) untilAnswer(ctx context.Context) (ending, bool) {
 
 var (
 	shutdownEnding = ending{reason: "engine shutting down", reasonCode: "Shutdown", end: call.EndFailed, hangup: true}
-	noAnswerEnding = ending{reason: "no answer", reasonCode: "No Answer", end: call.EndFailed, hangup: true}
-	cancelEnding   = ending{reason: "cancelled", reasonCode: "Cancelled", end: call.EndFailed, hangup: true}
+	noAnswerEnding = ending{reason: "No Answer", reasonCode: "No Answer", end: call.EndFailed, hangup: true}
+	cancelEnding   = ending{reason: "487 Request Terminated", reasonCode: "Request Terminated", end: call.EndFailed, hangup: true}
 )
 
 func (r *callRun) onCommandBeforeAnswer(c command) (ending, bool) {
@@ -217,23 +217,21 @@ func (r *callRun) onProgressBeforeAnswer(p Progress, ok bool) (end ending, done,
 	return ending{}, false, false
 }
 
-// failedEnding maps a dial failure to the final status's reason fields.
+// failedEnding maps a dial failure to the final status's reason fields,
+// with the sip package's words so every tool reports the same text.
 func failedEnding(err error) ending {
 	var fr interface {
 		Reason() string
 		ReasonCode() string
 	}
-	switch {
-	case errors.As(err, &fr):
+	if errors.As(err, &fr) {
 		return ending{reason: fr.Reason(), reasonCode: fr.ReasonCode(), end: call.EndFailed}
-	case errors.Is(err, sip.ErrNoAnswer):
-		return ending{reason: "no answer", reasonCode: "No Answer", end: call.EndFailed}
-	case errors.Is(err, sip.ErrCallerHangup):
-		return ending{reason: "cancelled", reasonCode: "Cancelled", end: call.EndFailed}
-	case err != nil:
-		return ending{reason: err.Error(), reasonCode: "Error", end: call.EndFailed}
 	}
-	return ending{reason: "failed", reasonCode: "Failed", end: call.EndFailed}
+	reason, code := sip.FailureReason(err)
+	if reason == "" {
+		reason, code = "failed", "Failed"
+	}
+	return ending{reason: reason, reasonCode: code, end: call.EndFailed}
 }
 
 // answered runs the media loop: one frame at a time into the detector,
@@ -331,8 +329,8 @@ func (r *callRun) onProgressAfterAnswer(p Progress, ok bool) (ending, bool) {
 		}
 		return ending{end: call.EndCallerDisconnected}, true
 	}
-	if p.Kind == ProgressFailed {
-		// A dialog that dies after the answer (transaction timeout of our ACK/BYE).
+	if p.Kind == ProgressFailed || p.Kind == ProgressEnded {
+		// The dialog died or the user agent ended it (its own shutdown).
 		r.stopDetector()
 		return ending{reason: errString(p.Err), end: call.EndEngineDisconnected, hangup: true}, true
 	}
@@ -402,8 +400,9 @@ func (r *callRun) publishAMD(evs []engine.Event) (disconnect bool) {
 	return disconnect
 }
 
-// finish hangs up if needed, closes the call, updates metrics and
-// publishes the final status.
+// finish hangs up if needed, publishes the final status, then releases
+// the call. The status goes out before Close because Close may wait for SIP
+// transaction timers (a peer that never answered our INVITE at all).
 func (r *callRun) finish(e ending) {
 	if e.hangup {
 		hctx, cancel := context.WithTimeout(context.Background(), r.m.cfg.HangupTimeout)
@@ -415,9 +414,6 @@ func (r *callRun) finish(e ending) {
 	if m := r.call.Media(); m != nil {
 		r.m.cfg.Metrics.addMedia(m.Stats())
 	}
-	if err := r.call.Close(); err != nil {
-		r.log.Debug().Err(err).Msg("close")
-	}
 	st := call.StatusFailed
 	if !r.answerAt.IsZero() {
 		st = call.StatusCompleted
@@ -426,6 +422,9 @@ func (r *callRun) finish(e ending) {
 	r.publishStatus(st, e)
 	r.log.Info().Str("status", string(st)).Str("endReason", string(e.end)).Str("reason", e.reason).
 		Int64("frames", r.frames).Msg("call ended")
+	if err := r.call.Close(); err != nil {
+		r.log.Debug().Err(err).Msg("close")
+	}
 }
 
 func (r *callRun) publishStatus(st call.Status, e ending) {

@@ -5,47 +5,27 @@ import (
 	"time"
 
 	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/sip"
 )
 
-// ProgressKind is one step of an outbound call's signalling.
-type ProgressKind int
+// Progress is one signalling step of a call. It is the sip package's type
+// (an alias, so the owner reads the user agent's channel directly, with no
+// forwarding goroutine); fakes in tests build the same values.
+type Progress = sip.Progress
 
-// Progress kinds, in the order a call meets them.
+// ProgressKind names a signalling step.
+type ProgressKind = sip.ProgressKind
+
+// Progress kinds (see sip.ProgressKind).
 const (
-	ProgressTrying     ProgressKind = iota + 1 // 100 Trying
-	ProgressRinging                            // 180 Ringing
-	ProgressEarlyMedia                         // 183 with SDP: Media() delivers frames
-	ProgressAnswered                           // 200 OK, ACK sent: Media() delivers frames
-	ProgressFailed                             // final non-2xx, no answer, transport failure: Err says which
-	ProgressRemoteBye                          // the callee hung up after the answer
+	ProgressTrying     = sip.ProgressTrying
+	ProgressRinging    = sip.ProgressRinging
+	ProgressEarlyMedia = sip.ProgressEarlyMedia
+	ProgressAnswered   = sip.ProgressAnswered
+	ProgressFailed     = sip.ProgressFailed
+	ProgressRemoteBye  = sip.ProgressRemoteBye
+	ProgressEnded      = sip.ProgressEnded
 )
-
-func (k ProgressKind) String() string {
-	switch k {
-	case ProgressTrying:
-		return "trying"
-	case ProgressRinging:
-		return "ringing"
-	case ProgressEarlyMedia:
-		return "early_media"
-	case ProgressAnswered:
-		return "answered"
-	case ProgressFailed:
-		return "failed"
-	case ProgressRemoteBye:
-		return "remote_bye"
-	}
-	return "unknown"
-}
-
-// Progress is one signalling event of a call. Err is set on ProgressFailed;
-// when the far end answered with a final failure it satisfies
-// interface{ Reason() string; ReasonCode() string } ("486 Busy Here",
-// "Busy Here"), as *sip.FinalResponseError does.
-type Progress struct {
-	Kind ProgressKind
-	Err  error
-}
 
 // DialRequest is what the manager asks a Dialer for.
 type DialRequest struct {

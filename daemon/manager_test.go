@@ -132,7 +132,7 @@ func TestCallLifecycles(t *testing.T) {
 			},
 			want: "trying ringing failed/Failed",
 			check: func(t *testing.T, f *control.CallStatus, _ []any) {
-				if f.Reason != "no answer" || f.ReasonCode != "No Answer" {
+				if f.Reason != "No Answer" || f.ReasonCode != "No Answer" {
 					t.Errorf("final %+v", f)
 				}
 			},
@@ -294,14 +294,14 @@ func TestCallLifecycles(t *testing.T) {
 			if got := c.hangups.Load(); got != tc.wantHangups {
 				t.Errorf("hangups = %d, want %d", got, tc.wantHangups)
 			}
-			// The owner must have released the call before the final status.
-			if !c.closed.Load() {
-				t.Error("call not closed")
-			}
 			if tc.check != nil {
 				tc.check(t, finalOf(msgs), msgs)
 			}
 			waitGone(t, env.m, id)
+			// The owner releases the call (after the final status) before it is gone.
+			if !c.closed.Load() {
+				t.Error("call not closed")
+			}
 			if err := env.m.Hangup(id); !errors.Is(err, control.ErrUnknownCall) {
 				t.Errorf("hangup of ended call: %v, want ErrUnknownCall", err)
 			}

@@ -302,8 +302,9 @@ func (c Config) EffectiveMediaIP() string {
 
 // Validate reports the first invalid field, named as in the YAML file.
 func (c Config) Validate() error {
-	if err := checkHostPort("sip_listen", c.SIPListen, true); err != nil {
-		return err
+	if _, err := netip.ParseAddrPort(c.SIPListen); err != nil {
+		// The SIP stack binds an IP, not a name: say so here, by field.
+		return invalid("sip_listen", "%q: want IP:port (e.g. %s)", c.SIPListen, DefaultSIPListen)
 	}
 	if err := checkHostPort("control_listen", c.ControlListen, true); err != nil {
 		return err
@@ -317,8 +318,9 @@ func (c Config) Validate() error {
 	switch {
 	case !ok || err1 != nil || err2 != nil:
 		return invalid("rtp_ports", "%q: want LOW-HIGH, e.g. %s", c.RTPPorts, DefaultRTPPorts)
-	case lo < 1024 || hi > 65535 || lo > hi:
-		return invalid("rtp_ports", "%q: want 1024 <= LOW <= HIGH <= 65535", c.RTPPorts)
+	case lo < 1024 || hi > 65534 || lo >= hi:
+		// RTP takes even ports and RTCP the odd one above: HIGH stops at 65534.
+		return invalid("rtp_ports", "%q: want 1024 <= LOW < HIGH <= 65534", c.RTPPorts)
 	}
 	if c.MediaIP != "" {
 		if _, err := netip.ParseAddr(c.MediaIP); err != nil {

@@ -1,0 +1,602 @@
+package daemon
+
+// End-to-end tests against real peers: amdd's Service started in-process on
+// free loopback ports, SIPp as the callee (or caller), the control channel
+// driven by the real control.Client. Each test is bounded in time and the
+// package's TestMain checks for leaked goroutines.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amd-engine/amd/call"
+	"github.com/amd-engine/amd/control"
+	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/fixtures"
+	"github.com/amd-engine/amd/sip"
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+)
+
+// rtpBases hands each service its own RTP port range so parallel tests
+// (and teammates' tests on the same machine) do not collide.
+var (
+	rtpMu   sync.Mutex
+	rtpNext = 42000 + 2*rand.IntN(3000)
+)
+
+func rtpRange() (int, int) {
+	rtpMu.Lock()
+	defer rtpMu.Unlock()
+	lo := rtpNext
+	rtpNext += 200
+	if rtpNext > 64000 {
+		rtpNext = 42000
+	}
+	return lo, lo + 198
+}
+
+type e2eService struct {
+	svc *Service
+	url string
+}
+
+func startService(t *testing.T, mutate func(*ServiceConfig)) *e2eService {
+	t.Helper()
+	lo, hi := rtpRange()
+	log := zerolog.Nop()
+	if os.Getenv("AMD_E2E_LOG") != "" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Str("test", t.Name()).Logger()
+	}
+	cfg := ServiceConfig{
+		SIP: sip.Config{
+			ListenAddr: "127.0.0.1:0", MediaIP: "127.0.0.1", RTPPortMin: lo, RTPPortMax: hi,
+			MediaTimeout: 3 * time.Second, PortDrain: 100 * time.Millisecond,
+		},
+		ControlListen: "127.0.0.1:0",
+		Manager:       Config{MediaTimeout: 3 * time.Second, HangupTimeout: 3 * time.Second},
+		Log:           log,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	svc, err := NewService(cfg)
+	if err != nil {
+		t.Fatalf("service: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := svc.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &e2eService{svc: svc, url: svc.ControlURL()}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// sippRun is one SIPp process with one call.
+type sippRun struct {
+	port int
+	done chan error
+	errf string
+	out  *bytes.Buffer
+}
+
+// startSIPp runs a scenario of testdata/sipp with @KEY@ placeholders
+// replaced; remote non-empty makes SIPp the caller.
+func startSIPp(t *testing.T, scenario string, vars map[string]string, remote string) *sippRun {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (make deps installs sip-tester)")
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "sipp", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for k, v := range vars {
+		text = strings.ReplaceAll(text, "@"+k+"@", v)
+	}
+	dir := t.TempDir()
+	sf := filepath.Join(dir, scenario)
+	if err := os.WriteFile(sf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &sippRun{port: freeUDPPort(t), done: make(chan error, 1), errf: filepath.Join(dir, "errors.log"), out: &bytes.Buffer{}}
+	args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(r.port),
+		"-mp", strconv.Itoa(freeUDPPort(t)), "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error",
+		"-trace_err", "-error_file", r.errf}
+	if remote != "" {
+		args = append(args, "-s", "amd", remote)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = r.out, r.out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start sipp: %v", err)
+	}
+	go func() { r.done <- cmd.Wait(); cancel() }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+		if t.Failed() {
+			b, _ := os.ReadFile(r.errf)
+			t.Logf("sipp output:\n%s\nsipp errors:\n%s", tail(r.out.String(), 1500), tail(string(b), 3000))
+		}
+	})
+	// SIPp needs a moment to bind before it can receive the INVITE.
+	time.Sleep(300 * time.Millisecond)
+	return r
+}
+
+// wait returns SIPp's exit error (nil when its scenario completed).
+func (r *sippRun) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // keep it for Cleanup
+		if err != nil {
+			b, _ := os.ReadFile(r.errf)
+			t.Logf("sipp output:\n%s\nsipp errors:\n%s", tail(r.out.String(), 2000), tail(string(b), 3000))
+		}
+		return err
+	case <-time.After(d):
+		return errors.New("sipp did not finish in time")
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// watch collects a call's messages from a client until its final status.
+func watch(t *testing.T, c *control.Client, id string, within time.Duration, onEvent func(control.Incoming)) []control.Incoming {
+	t.Helper()
+	var got []control.Incoming
+	deadline := time.After(within)
+	for {
+		select {
+		case in, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("control connection lost: %v", c.Err())
+			}
+			if in.CallID != id {
+				continue
+			}
+			got = append(got, in)
+			if onEvent != nil {
+				onEvent(in)
+			}
+			if in.Status != nil && in.Status.Status.Final() {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("no final status within %v; got %s", within, render(got))
+		}
+	}
+}
+
+func render(msgs []control.Incoming) string {
+	var parts []string
+	for _, in := range msgs {
+		switch {
+		case in.Status != nil:
+			s := string(in.Status.Status)
+			if in.Status.EndReason != "" {
+				s += "/" + string(in.Status.EndReason)
+			}
+			parts = append(parts, s)
+		case in.AMD != nil:
+			parts = append(parts, string(in.AMD.Event.Type))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func connectClient(t *testing.T, url, token string) *control.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := control.Connect(ctx, url, token)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func dialCall(t *testing.T, c *control.Client, d control.Dial) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if d.Caller == "" {
+		d.Caller = "amd-e2e"
+	}
+	id, err := c.Dial(ctx, d)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return id
+}
+
+// corpusClip picks a committed mu-law clip of the label whose offline
+// decision (the same engine, fed the same samples) agrees with the label,
+// converts it for SIPp and returns the WAV path and that decision. The
+// e2e test then proves the live path (SIP, RTP, jitter handling, decode,
+// owner loop) reaches the same verdict as the file.
+func corpusClip(t *testing.T, label string, want engine.EventType, filter func(fixtures.Clip) bool) (string, fixtures.Clip) {
+	t.Helper()
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Skip("sox not installed (make deps installs it)")
+	}
+	clips, err := fixtures.Corpus()
+	if err != nil {
+		t.Skipf("corpus: %v", err)
+	}
+	dir := t.TempDir()
+	for _, c := range clips {
+		if c.Label != label || c.Channel != "ulaw" || !strings.HasSuffix(c.File, ".wav") || !filter(c) {
+			continue
+		}
+		if _, err := os.Stat(fixtures.ClipPath(c)); err != nil {
+			continue // the corpus is being regenerated
+		}
+		wav := filepath.Join(dir, strings.ReplaceAll(c.File, "/", "_"))
+		if out, err := exec.Command("sox", fixtures.ClipPath(c), "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", wav).CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v\n%s", err, out)
+		}
+		raw, err := exec.Command("sox", wav, "-t", "raw", "-e", "signed", "-b", "16", "-L", "-").Output()
+		if err != nil {
+			t.Fatalf("sox raw: %v", err)
+		}
+		if offlineDecision(t, raw) == want {
+			return wav, c
+		}
+	}
+	t.Skipf("no %s clip in the corpus that the engine decides as %s offline", label, want)
+	return "", fixtures.Clip{}
+}
+
+func offlineDecision(t *testing.T, raw []byte) engine.EventType {
+	t.Helper()
+	det, err := engine.NewDetector(engine.Config{}.WithDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, len(raw)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
+	}
+	for off := 0; off+160 <= len(pcm) && !det.Done(); off += 160 {
+		for _, ev := range det.Process(pcm[off : off+160]) {
+			if ev.Type.Decision() {
+				return ev.Type
+			}
+		}
+	}
+	for _, ev := range det.Finish() {
+		if ev.Type.Decision() {
+			return ev.Type
+		}
+	}
+	return ""
+}
+
+func amdEvents(msgs []control.Incoming) []engine.EventType {
+	var out []engine.EventType
+	for _, in := range msgs {
+		if in.AMD != nil {
+			out = append(out, in.AMD.Event.Type)
+		}
+	}
+	return out
+}
+
+func final(t *testing.T, msgs []control.Incoming) *control.CallStatus {
+	t.Helper()
+	last := msgs[len(msgs)-1]
+	if last.Status == nil {
+		t.Fatalf("last message is not a status: %s", render(msgs))
+	}
+	return last.Status
+}
+
+func checkSeq(t *testing.T, msgs []control.Incoming) {
+	t.Helper()
+	seq := 0
+	for _, in := range msgs {
+		if in.AMD != nil {
+			seq++
+			if in.AMD.Seq != seq {
+				t.Errorf("%s has seq %d, want %d", in.AMD.Event.Type, in.AMD.Seq, seq)
+			}
+		}
+	}
+}
+
+func TestE2EHumanDetected(t *testing.T) {
+	t.Parallel()
+	wav, clip := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	svc := startService(t, nil)
+	sipp := startSIPp(t, "uas_stream.xml", map[string]string{"WAV": wav}, "")
+	c := connectClient(t, svc.url, "")
+	id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:human@127.0.0.1:%d", sipp.port)})
+	msgs := watch(t, c, id, 45*time.Second, func(in control.Incoming) {
+		if in.AMD != nil && in.AMD.Event.Type == engine.EventHumanDetected {
+			// The application got its answer; it hangs up.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.Hangup(ctx, id); err != nil {
+				t.Errorf("hangup: %v", err)
+			}
+		}
+	})
+	t.Logf("clip %s (%q): %s", clip.File, clip.Text, render(msgs))
+	evs := amdEvents(msgs)
+	if len(evs) == 0 || evs[0] != engine.EventHumanDetected {
+		t.Fatalf("events %v, want amd_human_detected first", evs)
+	}
+	f := final(t, msgs)
+	if f.Status != call.StatusCompleted || f.EndReason != call.EndBotDisconnected {
+		t.Fatalf("final %+v, want completed Bot-disconnected", f)
+	}
+	if f.Timings.RingDurationInMs <= 0 || f.Timings.ConnectDurationInMs <= 0 || f.Timings.CallDurationInMs < f.Timings.RingDurationInMs {
+		t.Errorf("timings %+v", f.Timings)
+	}
+	checkSeq(t, msgs)
+	if !strings.HasPrefix(render(msgs), "trying ringing answered amd_human_detected") {
+		t.Errorf("sequence %s", render(msgs))
+	}
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp (did it get our BYE?): %v", err)
+	}
+}
+
+func machineClip(t *testing.T) (string, fixtures.Clip) {
+	return corpusClip(t, "machine", engine.EventMachineDetected, func(c fixtures.Clip) bool {
+		return c.Tone == "beep" && c.Beep != nil && c.Beep.Kind == "single" && c.DurationMs < 12000
+	})
+}
+
+func TestE2EMachineThenBeep(t *testing.T) {
+	t.Parallel()
+	wav, clip := machineClip(t)
+	svc := startService(t, nil)
+	sipp := startSIPp(t, "uas_stream.xml", map[string]string{"WAV": wav}, "")
+	c := connectClient(t, svc.url, "")
+	id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:vm@127.0.0.1:%d", sipp.port), MachineDetection: engine.ModeDetect})
+	msgs := watch(t, c, id, 60*time.Second, func(in control.Incoming) {
+		if in.AMD != nil && in.AMD.Event.Type == engine.EventStopped {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.Hangup(ctx, id); err != nil {
+				t.Errorf("hangup: %v", err)
+			}
+		}
+	})
+	t.Logf("clip %s (beep at %d ms): %s", clip.File, clip.Beep.OnsetMs, render(msgs))
+	evs := amdEvents(msgs)
+	idx := map[engine.EventType]int{}
+	for i, e := range evs {
+		if _, seen := idx[e]; !seen {
+			idx[e] = i
+		}
+	}
+	mi, okM := idx[engine.EventMachineDetected]
+	ti, okT := idx[engine.EventToneDetected]
+	if !okM || !okT || mi > ti {
+		t.Fatalf("events %v, want amd_machine_detected then amd_tone_detected", evs)
+	}
+	for _, in := range msgs {
+		if in.AMD != nil && in.AMD.Event.Type == engine.EventToneDetected {
+			tone := in.AMD.Event
+			if tone.ToneKind != engine.ToneBeep || tone.ToneFrequencyHz < clip.Beep.FreqHz-60 || tone.ToneFrequencyHz > clip.Beep.FreqHz+60 {
+				t.Errorf("tone %s at %.0f Hz, clip beep %.0f Hz", tone.ToneKind, tone.ToneFrequencyHz, clip.Beep.FreqHz)
+			}
+		}
+	}
+	checkSeq(t, msgs)
+	if f := final(t, msgs); f.Status != call.StatusCompleted || f.EndReason != call.EndBotDisconnected {
+		t.Fatalf("final %+v", f)
+	}
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp: %v", err)
+	}
+}
+
+func TestE2EDisconnectModeHangsUp(t *testing.T) {
+	t.Parallel()
+	wav, _ := machineClip(t)
+	svc := startService(t, nil)
+	sipp := startSIPp(t, "uas_stream.xml", map[string]string{"WAV": wav}, "")
+	c := connectClient(t, svc.url, "")
+	id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:vm@127.0.0.1:%d", sipp.port), MachineDetection: engine.ModeDisconnect})
+	msgs := watch(t, c, id, 60*time.Second, nil)
+	t.Logf("%s", render(msgs))
+	f := final(t, msgs)
+	if f.Status != call.StatusCompleted || f.EndReason != call.EndMachineDetected {
+		t.Fatalf("final %+v, want completed machineDetected", f)
+	}
+	evs := amdEvents(msgs)
+	if len(evs) < 2 || evs[0] != engine.EventMachineDetected || evs[len(evs)-1] != engine.EventStopped {
+		t.Fatalf("events %v", evs)
+	}
+	// SIPp's scenario ends only when it receives our BYE.
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp did not get amdd's BYE: %v", err)
+	}
+}
+
+func TestE2ECalleeByeDuringAMD(t *testing.T) {
+	t.Parallel()
+	wav, _ := machineClip(t)
+	svc := startService(t, nil)
+	sipp := startSIPp(t, "uas_stream_bye.xml", map[string]string{"WAV": wav, "BYE_MS": "1000"}, "")
+	c := connectClient(t, svc.url, "")
+	id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:bye@127.0.0.1:%d", sipp.port)})
+	msgs := watch(t, c, id, 30*time.Second, nil)
+	t.Logf("%s", render(msgs))
+	f := final(t, msgs)
+	if f.Status != call.StatusCompleted || f.EndReason != call.EndCallerDisconnected {
+		t.Fatalf("final %+v, want completed Caller-disconnected", f)
+	}
+	evs := amdEvents(msgs)
+	if len(evs) == 0 || evs[len(evs)-1] != engine.EventStopped {
+		t.Fatalf("events %v, want the detector closed with amd_stopped", evs)
+	}
+	if f.Timings.ConnectDurationInMs < 1000 || f.Timings.ConnectDurationInMs > 10000 {
+		t.Errorf("connect duration %d ms for a 1.2 s call", f.Timings.ConnectDurationInMs)
+	}
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp: %v", err)
+	}
+}
+
+func TestE2EFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		scenario   string
+		timeoutMs  int
+		reason     string
+		reasonCode string
+	}{
+		{"busy", "uas_busy.xml", 0, "486 Busy Here", "Busy Here"},
+		{"no answer", "uas_noanswer.xml", 1500, "No Answer", "No Answer"},
+	}
+	svc := startService(t, nil)
+	c := connectClient(t, svc.url, "")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sipp := startSIPp(t, tc.scenario, nil, "")
+			id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:x@127.0.0.1:%d", sipp.port), TimeoutInMs: tc.timeoutMs})
+			msgs := watch(t, c, id, 20*time.Second, nil)
+			f := final(t, msgs)
+			if f.Status != call.StatusFailed || f.EndReason != call.EndFailed || f.Reason != tc.reason || f.ReasonCode != tc.reasonCode {
+				t.Fatalf("final %+v, want failed %q/%q", f, tc.reason, tc.reasonCode)
+			}
+			if len(amdEvents(msgs)) != 0 {
+				t.Errorf("AMD events on an unanswered call: %s", render(msgs))
+			}
+			if err := sipp.wait(t, 10*time.Second); err != nil {
+				t.Fatalf("sipp (ACK/CANCEL missing?): %v", err)
+			}
+		})
+	}
+}
+
+func TestE2EInboundInviteRejected(t *testing.T) {
+	t.Parallel()
+	svc := startService(t, nil)
+	sipp := startSIPp(t, "uac_invite.xml", nil, svc.svc.SIPAddr().String())
+	if err := sipp.wait(t, 20*time.Second); err != nil {
+		t.Fatalf("sipp did not get a 403: %v", err)
+	}
+	if n := len(svc.svc.Manager().ActiveCalls()); n != 0 {
+		t.Fatalf("%d calls after an inbound INVITE", n)
+	}
+}
+
+func TestE2EControlBadInputAndAuth(t *testing.T) {
+	t.Parallel()
+	svc := startService(t, func(c *ServiceConfig) { c.ControlToken = "e2e-token" })
+	// No token: 401.
+	if _, err := control.Connect(context.Background(), svc.url, ""); !errors.Is(err, control.ErrUnauthorized) {
+		t.Fatalf("connect without token: %v", err)
+	}
+	hdr := http.Header{"Authorization": {"Bearer e2e-token"}}
+	ws, resp, err := websocket.DefaultDialer.Dial(svc.url, hdr)
+	if err != nil {
+		t.Fatalf("ws: %v", err)
+	}
+	resp.Body.Close()
+	defer ws.Close()
+	tests := []struct {
+		in, code, field string
+	}{
+		{`{{{`, control.CodeBadMessage, ""},
+		{`{"v":1,"type":"nope","id":"1"}`, control.CodeBadMessage, "type"},
+		{`{"v":3,"type":"ping","id":"2"}`, control.CodeBadMessage, "v"},
+		{`{"v":1,"type":"dial","id":"3","caller":"x"}`, control.CodeInvalidField, "target"},
+		{`{"v":1,"type":"dial","id":"4","target":"sip:a@127.0.0.1:9","caller":"x","trunk":"ghost"}`, control.CodeInvalidField, "trunk"},
+		{`{"v":1,"type":"dial","id":"5","target":"sip:a@127.0.0.1:9","caller":"x","machineDetection":"sometimes"}`, control.CodeInvalidField, "machineDetection"},
+		{`{"v":1,"type":"hangup","id":"6","callId":"ghost"}`, control.CodeUnknownCall, ""},
+	}
+	for _, tc := range tests {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(tc.in)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("%s: connection dropped: %v", tc.in, err)
+		}
+		msg, _, err := control.DecodeServerMessage(data)
+		e, ok := msg.(*control.Error)
+		if err != nil || !ok || e.Code != tc.code || e.Field != tc.field {
+			t.Fatalf("%s → %s, want %s/%s", tc.in, data, tc.code, tc.field)
+		}
+	}
+	// Health and metrics on the same listener.
+	base := "http://" + svc.svc.ControlAddr().String()
+	for _, path := range []string{"/healthz", "/metrics"} {
+		r, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := new(bytes.Buffer)
+		_, _ = body.ReadFrom(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, r.StatusCode)
+		}
+		if path == "/metrics" && (!strings.Contains(body.String(), "amd_control_bad_messages_total 5") || !strings.Contains(body.String(), "amd_control_unauthorized_total 1")) {
+			t.Errorf("metrics do not count the refusals:\n%s", grepLines(body.String(), "amd_control"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
