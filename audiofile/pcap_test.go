@@ -320,6 +320,45 @@ func TestPcapFromTools(t *testing.T) {
 	}
 }
 
+// TestPcapFromText2pcap has Wireshark's text2pcap build the Ethernet, IP
+// and UDP headers around our RTP payloads: an independent writer for
+// pcapng and pcap, IPv4 and IPv6.
+func TestPcapFromText2pcap(t *testing.T) {
+	needTool(t, "text2pcap")
+	t.Parallel()
+	dir := t.TempDir()
+	sc := newG711Scenario(t, 8)
+	var dump strings.Builder
+	for _, p := range sc.payloads {
+		for off := 0; off < len(p); off += 16 {
+			fmt.Fprintf(&dump, "%06x", off)
+			for _, c := range p[off:min(off+16, len(p))] {
+				fmt.Fprintf(&dump, " %02x", c)
+			}
+			dump.WriteByte('\n')
+		}
+	}
+	in := filepath.Join(dir, "dump.txt")
+	if err := os.WriteFile(in, []byte(dump.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, fileType, ip, addrs string }{
+		{"pcapng-ipv4", "pcapng", "-4", "10.0.0.1,10.0.0.2"},
+		{"pcap-ipv6", "pcap", "-6", "2001:db8::1,2001:db8::2"},
+	} {
+		out := filepath.Join(dir, tc.name)
+		runTool(t, "text2pcap", "-q", "-F", tc.fileType, tc.ip, tc.addrs, "-u", "40000,5004", in, out)
+		a, err := Load(out)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if a.Format != FormatPcapPCMA {
+			t.Fatalf("%s: format %s", tc.name, a.Format)
+		}
+		equalSamples(t, a.Samples, sc.want)
+	}
+}
+
 // TestPcapWriterCleanForTshark checks the writer's frames with Wireshark's
 // dissectors, checksums included.
 func TestPcapWriterCleanForTshark(t *testing.T) {
