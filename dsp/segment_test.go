@@ -93,7 +93,7 @@ func TestSegmenterUtterances(t *testing.T) {
 				t.Errorf("starts %d ends %d utterances %d, want %d", starts, ends, last.Utterances, tc.wantUtterances)
 			}
 			if tc.wantUtterances == 1 {
-				if p := last.UtterancePauseMs; p < int64(tc.pauseMs)-60 || p > int64(tc.pauseMs)+200 {
+				if p := last.UtterancePauseMs; p < int64(tc.pauseMs)-120 || p > int64(tc.pauseMs)+200 {
 					t.Errorf("longest pause %d ms, paused %d", p, tc.pauseMs)
 				}
 			} else if last.PrevUtteranceEndMs < 0 {

@@ -37,16 +37,22 @@ const (
 	vadMinSpeechDB = -55.0
 	// Minimum statistics: 10 sub-windows of 200 ms = a 2 s window, longer
 	// than the longest stretch of fluent speech without a dip to the floor.
-	vadSubFrames   = 10
-	vadSubWindows  = 10
-	vadStatFrames  = 50  // 1 s: longer than any held vowel (TTS holds one for 600 ms)
-	vadStatRangeDB = 3.0 // plus the noise spread: what "stationary" tolerates
+	vadSubFrames  = 10
+	vadSubWindows = 10
+	vadStatFrames = 50  // 1 s: longer than any held vowel (TTS holds one for 600 ms)
+	vadStatStdDB  = 3.0 // the most a steady noise's frame energy deviates (Opus-coded noise ~2 dB; speech over 1 s ≥ 5)
 	// Margins above floor+spread, in dB.
 	vadOnsetDB    = 6.0 // two frames this far up start speech
 	vadStrongDB   = 12.0
 	vadContinueDB = 3.0
-	// vadHangover frames bridge dips inside words (weak consonants, 40 ms).
-	vadHangover = 2
+	// vadHangover frames bridge dips inside words (weak consonants); the
+	// 60 ms continuation average below bridges another frame or two.
+	vadHangover = 1
+	// vadSmoothFrames: continuation is judged on the mean power of the last
+	// 60 ms. Syllable nuclei follow each other every 100–250 ms, so in low
+	// SNR a word's energy carries across its consonants instead of the
+	// decision flickering frame by frame.
+	vadSmoothFrames = 3
 	// Noise spread tracking: start value, bounds and EMA weight (≈ 0.4 s).
 	vadSpreadInit = 2.0
 	vadSpreadMin  = 0.5
@@ -102,14 +108,17 @@ type VAD struct {
 	floor  float64
 	spread float64
 	// recent energies for the stationarity test
-	hist  [vadStatFrames]float64
-	histN int
-	histI int
+	hist      [vadStatFrames]float64
+	histN     int
+	histI     int
+	sum, sum2 float64
 
 	speech bool
 	above  int // consecutive frames above the onset threshold
 	hang   int
-	quiet  int // frames since the last speech or onset frame (saturating)
+	quiet  int                      // frames since the last speech or onset frame (saturating)
+	pow    [vadSmoothFrames]float64 // linear power of the last frames
+	powI   int
 }
 
 // NewVAD returns a VAD ready for the first frame of a stream.
@@ -130,8 +139,9 @@ func (v *VAD) Reset() {
 	v.cur = math.Inf(1)
 	v.floor = 0
 	v.spread = vadSpreadInit
-	v.histN, v.histI = 0, 0
+	v.histN, v.histI, v.sum, v.sum2 = 0, 0, 0, 0
 	v.speech, v.above, v.hang, v.quiet = false, 0, 0, vadSpreadQuiet
+	v.pow, v.powI = [vadSmoothFrames]float64{}, 0
 }
 
 // energyDB band-limits the frame (continuing from the previous one) and
@@ -196,20 +206,35 @@ func (v *VAD) Process(frame []int16) VADFrame {
 		v.cur, v.curN = math.Inf(1), 0
 	}
 
-	// Stationarity: 300 ms inside a narrow band is noise, hum or a tone,
-	// whatever its level; lift the floor to it.
+	// Stationarity: energy that has stayed within a few dB (standard
+	// deviation) for 1 s is noise, hum or a tone, whatever its level; lift
+	// the floor to its lower edge. A deviation rather than a range, so the
+	// rough frame energies of low-bitrate codec noise still count as
+	// steady. Running sums keep it O(1); they are recomputed exactly once
+	// per window so rounding cannot drift.
+	old := v.hist[v.histI]
 	v.hist[v.histI] = e
-	v.histI = (v.histI + 1) % vadStatFrames
+	v.histI++
 	if v.histN < vadStatFrames {
 		v.histN++
+		v.sum += e
+		v.sum2 += e * e
+	} else {
+		v.sum += e - old
+		v.sum2 += e*e - old*old
+	}
+	if v.histI == vadStatFrames {
+		v.histI = 0
+		v.sum, v.sum2 = 0, 0
+		for _, h := range v.hist {
+			v.sum += h
+			v.sum2 += h * h
+		}
 	}
 	if v.histN == vadStatFrames {
-		lo, hi := v.hist[0], v.hist[0]
-		for _, h := range v.hist[1:] {
-			lo = math.Min(lo, h)
-			hi = math.Max(hi, h)
-		}
-		if hi-lo <= vadStatRangeDB+v.spread && lo > floor {
+		mean := v.sum / vadStatFrames
+		sd := math.Sqrt(math.Max(0, v.sum2/vadStatFrames-mean*mean))
+		if lo := mean - 2*sd; sd <= vadStatStdDB && lo > floor {
 			floor = lo
 			v.raiseFloor(lo)
 		}
@@ -219,6 +244,9 @@ func (v *VAD) Process(frame []int16) VADFrame {
 	snr := e - floor
 	onset := floor + v.spread + math.Max(vadOnsetDB, 1.5*v.spread)
 	cont := floor + v.spread + vadContinueDB
+	v.pow[v.powI] = math.Pow(10, e/10)
+	v.powI = (v.powI + 1) % vadSmoothFrames
+	es := 10 * math.Log10((v.pow[0]+v.pow[1]+v.pow[2])/vadSmoothFrames)
 	gate := e >= vadMinSpeechDB
 
 	if gate && e > onset {
@@ -227,7 +255,7 @@ func (v *VAD) Process(frame []int16) VADFrame {
 		v.above = 0
 	}
 	switch {
-	case v.speech && gate && e > cont:
+	case v.speech && es >= vadMinSpeechDB && es > cont:
 		v.hang = vadHangover
 	case v.speech && v.hang > 0:
 		v.hang--

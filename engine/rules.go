@@ -86,7 +86,7 @@ const (
 	// Brown residence, Amy speaking"), so words alone, counted from energy,
 	// cannot tell them from a machine; from a threshold of 5 up the rule
 	// needs LongGreetingMs of speech, a lower threshold makes it more eager.
-	WordRuleMsPerWord = 600
+	WordRuleMsPerWord = 300
 	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
 	// tone being confirmed, a burst not yet qualified — holds back the
 	// human rule.
