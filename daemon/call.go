@@ -54,6 +54,12 @@ type callRun struct {
 	status   call.Status
 	rang     bool
 	early    bool // 183 with SDP seen: early media flows
+	// earlyTone listens to early media for a special information tone
+	// (carrier intercept: "the number you have dialled..."), made on the
+	// first early frame. Ringback is a tone too, so only SIT counts.
+	earlyTone *dsp.ToneDetector
+	earlyMs   int64
+	sitDone   bool
 	seq      int
 	det      Detector
 	pcm      [dsp.FrameSamples]int16
@@ -133,7 +139,12 @@ func (r *callRun) untilAnswer(ctx context.Context) (ending, bool) {
 		}
 		if media != nil {
 			err := media.ReadFrame(r.pcm[:], r.m.cfg.Now().Add(r.m.cfg.PollInterval))
-			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case err == nil:
+				if end, done := r.earlyFrame(); done {
+					return end, false
+				}
+			case !errors.Is(err, os.ErrDeadlineExceeded):
 				r.log.Debug().Err(err).Msg("early media ended")
 				earlyDead = true
 			}
@@ -188,6 +199,35 @@ func (r *callRun) onCommandBeforeAnswer(c command) (ending, bool) {
 	case cmdStopAMD:
 		// Nothing runs yet: the call will be answered without detection.
 		r.amd.Mode = engine.ModeDisabled
+	}
+	return ending{}, false
+}
+
+// earlyFrame runs the SIT check on one early-media frame. A SIT is
+// reported as amd_tone_detected (toneKind sit) unless AMD is disabled; in
+// disconnect mode the call is cancelled right away, since a carrier
+// intercept will never be answered by the person dialled.
+func (r *callRun) earlyFrame() (ending, bool) {
+	if r.amd.Mode == engine.ModeDisabled || r.sitDone {
+		return ending{}, false
+	}
+	if r.earlyTone == nil {
+		r.earlyTone = dsp.NewToneDetector()
+	}
+	r.earlyMs += dsp.FrameMs
+	res := r.earlyTone.Process(r.pcm[:])
+	if res.Detected != dsp.ToneSIT {
+		return ending{}, false
+	}
+	r.log.Info().Float64("freqHz", res.FreqHz).Int64("onsetMs", res.OnsetMs).Msg("special information tone in early media")
+	r.publishAMD([]engine.Event{{
+		Type: engine.EventToneDetected, Reason: engine.ReasonSIT, Confidence: 0.9,
+		ToneKind: engine.ToneSIT, ToneFrequencyHz: res.FreqHz, ToneOnsetMs: res.OnsetMs, ToneDurationMs: res.DurationMs,
+		Message: fmt.Sprintf("special information tone in early media after %d ms", r.earlyMs),
+	}})
+	r.sitDone = true // one report per call is enough
+	if r.amd.Mode == engine.ModeDisconnect {
+		return ending{reason: "special information tone", reasonCode: "SIT", end: call.EndFailed, hangup: true}, true
 	}
 	return ending{}, false
 }

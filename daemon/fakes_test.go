@@ -169,6 +169,8 @@ func (c *fakeCall) Close() error                 { c.closed.Store(true); return 
 // fakeMedia delivers frames at a fixed pace (0 = as fast as asked) until
 // frames run out (then it stays silent: deadline errors), or fails with err.
 type fakeMedia struct {
+	samples []int16 // when set, frames are cut from it (then silence)
+	pos     int
 	frames  atomic.Int64 // frames left; <0 = unlimited
 	pace    time.Duration
 	err     error
@@ -192,7 +194,11 @@ func (m *fakeMedia) ReadFrame(pcm []int16, deadline time.Time) error {
 	}
 	m.frames.Add(-1)
 	m.packets.Add(1)
-	pcm[0] = 1
+	clear(pcm[:160])
+	if m.pos < len(m.samples) {
+		m.pos += copy(pcm[:160], m.samples[m.pos:])
+	}
+	pcm[0] |= 1
 	return nil
 }
 
