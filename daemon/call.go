@@ -60,10 +60,10 @@ type callRun struct {
 	earlyTone *dsp.ToneDetector
 	earlyMs   int64
 	sitDone   bool
-	seq      int
-	det      Detector
-	pcm      [dsp.FrameSamples]int16
-	frames   int64
+	seq       int
+	det       Detector
+	pcm       [dsp.FrameSamples]int16
+	frames    int64
 }
 
 func newCallRun(m *Manager, d control.Dial, amd engine.Config, ringTimeout time.Duration, cancel context.CancelFunc) *callRun {
