@@ -12,11 +12,13 @@ import (
 	"github.com/amd-engine/amd/dsp"
 )
 
+// maxOggBytes bounds how much of an Ogg file is read: 30 minutes of Opus
+// at its 510 kbit/s maximum is ~115 MB. The demuxer buffers a page until it
+// parses, so this also bounds memory on garbage input. A variable only so
+// tests can reach it.
+var maxOggBytes int64 = 256 << 20
+
 const (
-	// maxOggBytes bounds how much of an Ogg file is read: 30 minutes of
-	// Opus at its 510 kbit/s maximum is ~115 MB. The demuxer buffers a page
-	// until it parses, so this also bounds memory on garbage input.
-	maxOggBytes = 256 << 20
 	// opusDecimation is 48 kHz (Opus granule clock) / 8 kHz.
 	opusDecimation = 48000 / dsp.SampleRate
 )
@@ -36,7 +38,7 @@ func decodeOgg(r *bufio.Reader) (*Audio, error) {
 	if h, err := ogg.ParseOpusHead(head[27+int(head[26]):]); err == nil && (h.MappingFamily != 0 || h.Channels > 2) {
 		return nil, errorf(ErrUnsupported, "unsupported format: Ogg Opus with %d channels (mapping family %d)", h.Channels, h.MappingFamily)
 	}
-	or, err := ogg.NewReader(io.LimitReader(r, maxOggBytes))
+	or, err := ogg.NewReader(&capReader{r: r, left: maxOggBytes})
 	if err != nil {
 		return nil, oggError(err, "ogg: reading Opus headers")
 	}
@@ -70,6 +72,9 @@ func decodeOgg(r *bufio.Reader) (*Audio, error) {
 		if errors.Is(err, ogg.ErrPacketTooLarge) {
 			bad++
 			continue
+		}
+		if errors.Is(err, errOggCap) {
+			return nil, errorf(ErrTooLong, "ogg: file larger than %d MB", maxOggBytes>>20)
 		}
 		if err != nil {
 			if decoded == 0 {
@@ -130,6 +135,27 @@ func decodeOgg(r *bufio.Reader) (*Audio, error) {
 		SourceRate: 48000,
 		Channels:   int(h.Channels),
 	}, nil
+}
+
+// errOggCap marks the end of the bytes we agree to read, so hitting the
+// cap is reported as such instead of passing for a truncated file.
+var errOggCap = errors.New("ogg: read cap reached")
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errOggCap
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // oggCodec names the codec of the first logical stream from its BOS page,

@@ -294,3 +294,14 @@ func BenchmarkDecodeOggOpus(b *testing.B) {
 	}
 	b.ReportMetric(10*float64(b.N)/b.Elapsed().Seconds(), "x_realtime")
 }
+
+func TestOggReadCap(t *testing.T) {
+	defer func(old int64) { maxOggBytes = old }(maxOggBytes)
+	f := oggFile(t, opusPackets(t, sineAt(8000, 440, 8000, 1600)), 312)
+	maxOggBytes = int64(len(f) / 2)
+	_, err := decodeBytes(f)
+	if !errors.Is(err, ErrTooLong) || !strings.Contains(err.Error(), "ogg: file larger than") {
+		t.Fatalf("err %v, want ErrTooLong", err)
+	}
+	checkErr(t, err)
+}
