@@ -40,6 +40,8 @@ var (
 	ErrOpusBitrate = errors.New("dsp: opus bitrate out of range")
 	// ErrOpusFrameSize means encoder input that is not one 20 ms frame.
 	ErrOpusFrameSize = errors.New("dsp: opus encoder input must be one 20 ms frame")
+	// ErrOpusFEC means an expected-loss percentage outside 0–100.
+	ErrOpusFEC = errors.New("dsp: opus fec loss percentage out of range")
 	// ErrOpusEncode means the encoder refused a frame.
 	ErrOpusEncode = errors.New("dsp: opus encode failed")
 )
@@ -58,6 +60,24 @@ type Decoder interface {
 	// Reset forgets the stream so the decoder can start a new one.
 	Reset()
 }
+
+// FECDecoder is a Decoder that can rebuild a lost packet from the in-band
+// forward error correction (Opus LBRR: a coarser copy of the previous
+// frame) that the packet after it carries. Browsers send Opus with in-band
+// FEC by default; a receiver that holds one packet back can use it instead
+// of concealment. Both Opus decoders implement it; type-assert to use it.
+type FECDecoder interface {
+	Decoder
+	// DecodeFEC writes `samples` samples (the lost packet's duration)
+	// recovered from next, the packet received after the loss. It falls
+	// back to concealment when next carries no redundancy (or is empty).
+	// Decode next itself afterwards as usual.
+	DecodeFEC(next []byte, pcm []int16, samples int) (int, error)
+}
+
+// OpusHasFEC reports whether packet carries in-band FEC (LBRR) data that
+// DecodeFEC could use to rebuild the packet before it.
+func OpusHasFEC(packet []byte) bool { return gopus.PacketHasLBRR(packet) }
 
 // opusDecoder is the pure-Go Decoder built on gopus. gopus decodes straight
 // at 8 kHz (the SILK/CELT synthesis runs at the API rate), so no resampler
@@ -78,6 +98,7 @@ type opusDecoder struct {
 
 // NewOpusDecoder returns the pure-Go (gopus) Opus Decoder, producing 8 kHz
 // mono from packets of any Opus mode, bandwidth, channel count and duration.
+// It also implements FECDecoder.
 func NewOpusDecoder() (Decoder, error) {
 	dec, err := gopus.NewDecoder(gopus.DefaultDecoderConfig(SampleRate, 1))
 	if err != nil {
@@ -122,6 +143,27 @@ func (d *opusDecoder) Conceal(pcm []int16, samples int) (int, error) {
 		return 0, fmt.Errorf("opus conceal %d samples: %w", samples, err)
 	}
 	floatToInt16(pcm[:n], d.buf[:n])
+	return n, nil
+}
+
+// DecodeFEC implements FECDecoder.
+func (d *opusDecoder) DecodeFEC(next []byte, pcm []int16, samples int) (int, error) {
+	if len(next) == 0 {
+		return d.Conceal(pcm, samples)
+	}
+	if err := checkConceal(pcm, samples); err != nil {
+		return 0, err
+	}
+	if _, err := OpusPacketSamples(next); err != nil {
+		return 0, err
+	}
+	n, err := d.dec.DecodeWithFEC(next, d.buf[:samples], true)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrOpusMalformed, err)
+	}
+	// libopus returns FEC (like concealment) without soft clipping.
+	floatToInt16(pcm[:n], d.buf[:n])
+	d.lastSamples = n
 	return n, nil
 }
 
@@ -266,5 +308,22 @@ func (e *OpusEncoder) Encode(pcm []int16, out []byte) (int, error) {
 	return n, nil
 }
 
+// SetFEC makes the encoder add in-band FEC for an expected loss of
+// lossPercent (1–100), as a WebRTC sender does; 0 turns it off. The encoder
+// only spends bits on redundancy when the bitrate leaves room for it.
+func (e *OpusEncoder) SetFEC(lossPercent int) error {
+	if lossPercent < 0 || lossPercent > 100 {
+		return fmt.Errorf("%w: expected loss %d%%", ErrOpusFEC, lossPercent)
+	}
+	if err := e.enc.SetPacketLoss(lossPercent); err != nil {
+		return fmt.Errorf("%w: %w", ErrOpusFEC, err)
+	}
+	e.enc.SetFEC(lossPercent > 0)
+	return nil
+}
+
 // Reset forgets the encoder's history so it can start a new stream.
 func (e *OpusEncoder) Reset() { e.enc.Reset() }
+
+// Both decoders must keep offering FEC; callers find it by type assertion.
+var _ FECDecoder = (*opusDecoder)(nil)

@@ -138,11 +138,12 @@ func opusCountAllocs(n int, f func()) uint64 {
 
 // TestOpusZeroAllocs holds the per-packet decode path of every mode and the
 // encoder to zero allocations once constructed, so a call's owner goroutine
-// never feeds the garbage collector from the media path. Two allocations
-// live inside gopus v0.1.0 and are bounded here rather than hidden:
-// SILK concealment (internal/plc.ConcealSILKWithLTP makes 3–4 scratch slices,
-// ~2.3 KB, per concealed packet) and CELT stereo-to-mono downmix of a
-// silence frame (internal/celt.decodeStereoPacketToMono makes 1).
+// never feeds the garbage collector from the media path. Some allocations
+// live inside gopus v0.1.0 and are bounded here rather than hidden: FEC
+// recovery (about 3 per rebuilt packet), SILK concealment
+// (internal/plc.ConcealSILKWithLTP makes 3–4 scratch slices, ~2.3 KB, per
+// concealed packet) and CELT stereo-to-mono downmix of a silence frame
+// (internal/celt.decodeStereoPacketToMono makes 1).
 func TestOpusZeroAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count needs full runs")
@@ -201,6 +202,31 @@ func TestOpusZeroAllocs(t *testing.T) {
 			t.Logf("%d allocations over %d packets", allocs, packets)
 		})
 	}
+	t.Run("fec", func(t *testing.T) {
+		pkts := opusFECStream(t, 24000, 20, opusSpeechLike(SampleRate, 1, 33))
+		d := newOpusDecoderT(t).(FECDecoder)
+		pcm := make([]int16, OpusMaxPacketSamples)
+		i := 0
+		allocs := opusCountAllocs(packets, func() {
+			var err error
+			if j := i % len(pkts); j%5 == 2 && j+1 < len(pkts) {
+				_, err = d.DecodeFEC(pkts[j+1], pcm, FrameSamples)
+			} else {
+				_, err = d.Decode(pkts[j], pcm)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			i++
+		})
+		// gopus's FEC path allocates (silk NSQ state clone, LBRR decode
+		// buffers, packet parse): about 3 per rebuilt packet, none per
+		// ordinary packet.
+		t.Logf("%d allocations over %d packets (1 in 5 rebuilt from FEC)", allocs, packets)
+		if limit := uint64(4 * packets / 5); allocs > limit {
+			t.Errorf("%d allocations over %d packets, want ≤ %d", allocs, packets, limit)
+		}
+	})
 	t.Run("encode", func(t *testing.T) {
 		enc, err := NewOpusEncoder(16000)
 		if err != nil {

@@ -19,7 +19,7 @@ type libopusDecoder struct {
 }
 
 // NewLibopusDecoder returns a Decoder over libopus (cgo, build tag libopus)
-// decoding at 8 kHz mono.
+// decoding at 8 kHz mono; it also implements FECDecoder.
 func NewLibopusDecoder() (Decoder, error) {
 	dec, err := opus.NewDecoder(SampleRate, 1)
 	if err != nil {
@@ -67,6 +67,25 @@ func (d *libopusDecoder) Conceal(pcm []int16, samples int) (int, error) {
 	return samples, nil
 }
 
+// DecodeFEC implements FECDecoder.
+func (d *libopusDecoder) DecodeFEC(next []byte, pcm []int16, samples int) (int, error) {
+	if len(next) == 0 {
+		return d.Conceal(pcm, samples)
+	}
+	if err := checkConceal(pcm, samples); err != nil {
+		return 0, err
+	}
+	if _, err := OpusPacketSamples(next); err != nil {
+		return 0, err
+	}
+	// As for concealment, libopus recovers exactly cap(pcm) samples.
+	if err := d.dec.DecodeFEC(next, pcm[:samples:samples]); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrOpusMalformed, err)
+	}
+	d.lastSamples = samples
+	return samples, nil
+}
+
 // Reset implements Decoder. hraban/opus exposes no OPUS_RESET_STATE, so a
 // fresh decoder replaces the old one; Reset is not on the per-packet path.
 func (d *libopusDecoder) Reset() {
@@ -79,3 +98,5 @@ func (d *libopusDecoder) Reset() {
 	}
 	d.dec = dec
 }
+
+var _ FECDecoder = (*libopusDecoder)(nil)

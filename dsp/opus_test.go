@@ -864,9 +864,10 @@ func TestOpusPacketSamples(t *testing.T) {
 	}
 }
 
-// FuzzOpusDecode: arbitrary bytes never panic; accepted packets decode to
-// exactly what OpusPacketSamples announces; refusals wrap ErrOpusMalformed;
-// the decoder survives to conceal afterwards.
+// FuzzOpusDecode: arbitrary bytes never panic, as a packet or as the FEC
+// source after a loss; accepted packets decode to exactly what
+// OpusPacketSamples announces; refusals wrap ErrOpusMalformed; the decoder
+// survives to conceal afterwards.
 func FuzzOpusDecode(f *testing.F) {
 	seedPkts := opusEncodeStream(f, 16000, opusSpeechLike(SampleRate, 0.3, 1))
 	for _, p := range seedPkts[5:9] {
@@ -891,6 +892,15 @@ func FuzzOpusDecode(f *testing.F) {
 			if want, perr := OpusPacketSamples(p); perr != nil || n != want {
 				t.Fatalf("decoded %d samples, OpusPacketSamples = %d, %v", n, want, perr)
 			}
+		}
+		// The same bytes as the packet after a loss: FEC recovery must
+		// refuse them or rebuild exactly the requested duration.
+		if n, err := d.(FECDecoder).DecodeFEC(p, pcm, FrameSamples); err != nil {
+			if !errors.Is(err, ErrOpusMalformed) {
+				t.Fatalf("DecodeFEC error %v does not wrap ErrOpusMalformed", err)
+			}
+		} else if n != FrameSamples {
+			t.Fatalf("DecodeFEC rebuilt %d samples, asked %d", n, FrameSamples)
 		}
 		if n, err := d.Conceal(pcm, FrameSamples); err != nil || n != FrameSamples {
 			t.Fatalf("conceal after fuzz input: %d, %v", n, err)
@@ -1053,4 +1063,143 @@ func opusFmtSNR(v float64) string {
 		return "bit-exact"
 	}
 	return fmt.Sprintf("%.1f dB", v)
+}
+
+// opusFECStream encodes x (8 kHz) with in-band FEC for lossPct expected loss.
+func opusFECStream(t testing.TB, bitrate, lossPct int, x []int16) [][]byte {
+	t.Helper()
+	enc, err := NewOpusEncoder(bitrate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.SetFEC(lossPct); err != nil {
+		t.Fatal(err)
+	}
+	var pkts [][]byte
+	buf := make([]byte, OpusMaxPacketBytes)
+	for i := 0; i+FrameSamples <= len(x); i += FrameSamples {
+		n, err := enc.Encode(x[i:i+FrameSamples], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, append([]byte(nil), buf[:n]...))
+	}
+	return pkts
+}
+
+// TestOpusFEC: with in-band FEC on, a lost packet rebuilt from the next
+// packet's redundancy is much closer to what was sent than concealment.
+func TestOpusFEC(t *testing.T) {
+	t.Parallel()
+	in := opusSpeechLike(SampleRate, 6, 31)
+	pkts := opusFECStream(t, 24000, 20, in)
+	withFEC := 0
+	for _, p := range pkts {
+		if OpusHasFEC(p) {
+			withFEC++
+		}
+	}
+	if withFEC < len(pkts)/4 {
+		t.Fatalf("only %d of %d packets carry FEC", withFEC, len(pkts))
+	}
+	clean := opusDecodeStream(t, newOpusDecoderT(t), pkts)
+	lost := map[int]bool{}
+	for i := 5; i+1 < len(pkts); i += 7 {
+		if OpusHasFEC(pkts[i+1]) {
+			lost[i] = true
+		}
+	}
+	if len(lost) < 10 {
+		t.Fatalf("only %d recoverable losses", len(lost))
+	}
+	fecDec := newOpusDecoderT(t).(FECDecoder)
+	plcDec := newOpusDecoderT(t)
+	pa, pb := make([]int16, OpusMaxPacketSamples), make([]int16, OpusMaxPacketSamples)
+	var sig, errFEC, errPLC float64
+	pos := 0
+	for i, p := range pkts {
+		var na, nb int
+		var err error
+		if lost[i] {
+			if na, err = fecDec.DecodeFEC(pkts[i+1], pa, FrameSamples); err != nil {
+				t.Fatalf("DecodeFEC before packet %d: %v", i+1, err)
+			}
+			if nb, err = plcDec.Decode(nil, pb); err != nil {
+				t.Fatal(err)
+			}
+			if na != FrameSamples || nb != FrameSamples {
+				t.Fatalf("recovered %d / concealed %d samples, want %d", na, nb, FrameSamples)
+			}
+			for k := range FrameSamples {
+				c := float64(clean[pos+k])
+				sig += c * c
+				errFEC += (c - float64(pa[k])) * (c - float64(pa[k]))
+				errPLC += (c - float64(pb[k])) * (c - float64(pb[k]))
+			}
+		} else {
+			if _, err = fecDec.Decode(p, pa); err != nil {
+				t.Fatal(err)
+			}
+			if _, err = plcDec.Decode(p, pb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pos += FrameSamples
+	}
+	snrFEC, snrPLC := 10*math.Log10(sig/errFEC), 10*math.Log10(sig/errPLC)
+	t.Logf("%d lost packets: FEC recovers at %.1f dB SNR, concealment %.1f dB", len(lost), snrFEC, snrPLC)
+	if snrFEC < 6 || snrFEC < snrPLC+3 {
+		t.Errorf("FEC recovery SNR %.1f dB, concealment %.1f dB: want FEC ≥ 6 dB and ≥ 3 dB better", snrFEC, snrPLC)
+	}
+}
+
+// TestOpusFECFallbackAndErrors: without redundancy DecodeFEC is exactly
+// concealment; bad arguments fail with the right sentinel.
+func TestOpusFECFallbackAndErrors(t *testing.T) {
+	t.Parallel()
+	pkts := opusEncodeStream(t, 16000, opusSpeechLike(SampleRate, 1, 8)) // no FEC
+	a, b := newOpusDecoderT(t).(FECDecoder), newOpusDecoderT(t)
+	opusDecodeStream(t, a, pkts[:20])
+	opusDecodeStream(t, b, pkts[:20])
+	if OpusHasFEC(pkts[21]) {
+		t.Fatal("encoder without FEC produced LBRR")
+	}
+	pa, pb := make([]int16, FrameSamples), make([]int16, FrameSamples)
+	if _, err := a.DecodeFEC(pkts[21], pa, FrameSamples); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Conceal(pb, FrameSamples); err != nil {
+		t.Fatal(err)
+	}
+	for i := range pa {
+		if pa[i] != pb[i] {
+			t.Fatalf("sample %d: DecodeFEC without LBRR %d, Conceal %d", i, pa[i], pb[i])
+		}
+	}
+	cases := []struct {
+		name    string
+		next    []byte
+		buf     int
+		samples int
+		want    error
+	}{
+		{"malformed_next", []byte{0x0b}, 160, 160, ErrOpusMalformed},
+		{"bad_length", pkts[22], 160, 150, ErrOpusConcealLength},
+		{"short_buffer", pkts[22], 100, 160, ErrOpusShortBuffer},
+		{"nil_next_bad_length", nil, 160, 0, ErrOpusConcealLength},
+	}
+	for _, tc := range cases {
+		if _, err := a.DecodeFEC(tc.next, make([]int16, tc.buf), tc.samples); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	enc, err := NewOpusEncoder(16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pct := range []int{-1, 101} {
+		if err := enc.SetFEC(pct); !errors.Is(err, ErrOpusFEC) {
+			t.Errorf("SetFEC(%d): %v, want ErrOpusFEC", pct, err)
+		}
+	}
 }
