@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
-APT_PACKAGES := sox libsox-fmt-all espeak-ng sip-tester libopus-dev pkg-config chromium
+APT_PACKAGES := sox libsox-fmt-all espeak-ng sip-tester libopus-dev libopusfile-dev pkg-config chromium
 FUZZTIME ?= 5s
 
 .PHONY: all build deps test vet unit libopus fuzz run bench corpus fixtures clean
