@@ -600,3 +600,40 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestE2EShutdownHangsUpLiveCall: SIGTERM's path (Service.Shutdown) with an
+// answered call — the callee gets a BYE, the client gets the final status
+// (KoreVG-disconnected) before its connection is closed, and nothing leaks.
+func TestE2EShutdownHangsUpLiveCall(t *testing.T) {
+	t.Parallel()
+	wav, _ := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	svc := startService(t, nil)
+	sipp := startSIPp(t, "uas_stream.xml", map[string]string{"WAV": wav}, "")
+	c := connectClient(t, svc.url, "")
+	id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:human@127.0.0.1:%d", sipp.port)})
+	stopped := make(chan error, 1)
+	msgs := watch(t, c, id, 30*time.Second, func(in control.Incoming) {
+		if in.Status != nil && in.Status.Status == call.StatusAnswered {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				stopped <- svc.svc.Shutdown(ctx)
+			}()
+		}
+	})
+	f := final(t, msgs)
+	if f.Status != call.StatusCompleted || f.EndReason != call.EndEngineDisconnected {
+		t.Fatalf("final %+v, want completed KoreVG-disconnected", f)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("control connection still open after shutdown")
+	}
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp did not get the BYE: %v", err)
+	}
+}

@@ -186,3 +186,17 @@ func FuzzParseTrunk(f *testing.F) {
 		_ = c.Validate()
 	})
 }
+
+// TestExampleConfig keeps the shipped example loadable and equal to the
+// defaults it documents (plus its one trunk).
+func TestExampleConfig(t *testing.T) {
+	cfg, err := LoadConfig([]string{"--config", "amdd.example.yaml"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	want := defaultConfig()
+	want.Trunks = []Trunk{{Name: "main", Host: "127.0.0.1", Port: 5070}}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("example config\n got %+v\nwant %+v", cfg, want)
+	}
+}
