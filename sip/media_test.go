@@ -471,6 +471,8 @@ func FuzzRTPPacket(f *testing.F) {
 	f.Add(rtpBytes(f, 1, 2, 960, PayloadOpus, []byte{0x78, 0xff, 0xfe}), uint8(2))
 	f.Add([]byte{0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0}, uint8(3))
 	f.Fuzz(func(t *testing.T, b []byte, src uint8) {
+		wd := time.AfterFunc(10*time.Second, func() { panic("fuzz input hung") })
+		defer wd.Stop()
 		m := newTestSession(t, MediaOptions{})
 		from := peerA
 		if src&1 == 1 {

@@ -1,0 +1,496 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	ssip "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+)
+
+// ProgressKind names a step of an outbound call's signalling.
+type ProgressKind int
+
+// Progress kinds, in the order a call meets them. Failed, RemoteBye and
+// Ended are final: the Progress channel closes after them.
+const (
+	ProgressTrying     ProgressKind = iota + 1 // 100 Trying received
+	ProgressRinging                            // first 18x received
+	ProgressEarlyMedia                         // first 18x with SDP: media flows before answer
+	ProgressAnswered                           // 200 OK received, ACK sent
+	ProgressFailed                             // never answered; Err says why
+	ProgressRemoteBye                          // the callee hung up
+	ProgressEnded                              // we hung up (BYE after answer)
+)
+
+var progressNames = map[ProgressKind]string{
+	ProgressTrying: "trying", ProgressRinging: "ringing", ProgressEarlyMedia: "early_media",
+	ProgressAnswered: "answered", ProgressFailed: "failed", ProgressRemoteBye: "remote_bye", ProgressEnded: "ended",
+}
+
+func (k ProgressKind) String() string {
+	if s, ok := progressNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("progress(%d)", int(k))
+}
+
+// Final reports whether no progress follows k.
+func (k ProgressKind) Final() bool {
+	return k == ProgressFailed || k == ProgressRemoteBye || k == ProgressEnded
+}
+
+// Progress is one signalling step of an OutboundCall.
+type Progress struct {
+	Kind ProgressKind
+	At   time.Time
+	// StatusCode and ReasonPhrase of the response behind the step (0 for
+	// steps without one, e.g. a timeout).
+	StatusCode   int
+	ReasonPhrase string
+	// Codec chosen by the answer (Answered, EarlyMedia).
+	Codec Codec
+	// RingDuration is first 18x → 200; ConnectDuration is INVITE → 200.
+	RingDuration    time.Duration
+	ConnectDuration time.Duration
+	// Err is why a call Failed: *FinalResponseError, ErrNoAnswer,
+	// ErrNoCodec, ErrCallerHangup, ErrTransport, ErrClosed.
+	Err error
+}
+
+// FailureReason maps a Failed progress error to the dialout API's reason
+// ("486 Busy Here") and reasonCode ("Busy Here").
+func FailureReason(err error) (reason, reasonCode string) {
+	var fr *FinalResponseError
+	switch {
+	case errors.As(err, &fr):
+		return fr.Reason(), fr.ReasonCode()
+	case errors.Is(err, ErrNoAnswer):
+		return "No Answer", "No Answer"
+	case errors.Is(err, ErrNoCodec):
+		return "488 Not Acceptable Here", "Not Acceptable Here"
+	case errors.Is(err, ErrCallerHangup):
+		return "487 Request Terminated", "Request Terminated"
+	case errors.Is(err, ErrTransport):
+		// RFC 3261 §8.1.3.1: a transaction timeout is treated as 408.
+		return "408 Request Timeout", "Request Timeout"
+	case err == nil:
+		return "", ""
+	}
+	return "500 Server Internal Error", "Server Internal Error"
+}
+
+// DialRequest describes one outbound call.
+type DialRequest struct {
+	// CallID is the application's id; it is logged and sent as X-AMD-Call-ID.
+	CallID string
+	// Target is sip:user@host[:port], tel:+E164 or digits.
+	Target string
+	// Caller fills From: digits, +E164 or a sip: URI; empty means the UA name.
+	Caller string
+	// Trunk names the trunk for number targets (empty: the first).
+	Trunk string
+	// Timeout without answer before CANCEL; 0 means DefaultDialTimeout.
+	Timeout time.Duration
+	// Codecs to offer in preference order; empty means DefaultCodecs.
+	Codecs []Codec
+}
+
+// OutboundCall is one call we placed. Its signalling runs on a goroutine of
+// its own; the owner reads Progress and Media and calls Hangup/Close.
+type OutboundCall struct {
+	ua        *UA
+	req       DialRequest
+	log       zerolog.Logger
+	sipCallID string
+	target    string
+	media     *MediaSession
+	offered   []Codec
+	offerSDP  []byte
+	trunk     *Trunk
+
+	dlg        atomic.Pointer[sipgo.DialogClientSession]
+	progress   chan Progress
+	waitCancel context.CancelCauseFunc
+	hangupOnce sync.Once
+	hangup     chan struct{}
+	done       chan struct{}
+	closeOnce  sync.Once
+	answered   atomic.Bool
+	chosen     atomic.Pointer[Format]
+	stopCtx    func() bool
+
+	// run-goroutine only
+	invitedAt, ringingAt  time.Time
+	sentTrying, sentEarly bool
+}
+
+// Dial allocates an RTP port, sends the INVITE and returns at once; the
+// call's progress arrives on Progress(). Cancelling ctx hangs the call up
+// (CANCEL before answer, BYE after).
+func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
+	select {
+	case <-u.started:
+	default:
+		return nil, fmt.Errorf("%w: ua not started", ErrClosed)
+	}
+	if u.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	recipient, trunk, err := resolveTarget(req.Target, req.Trunk, u.cfg.Trunks)
+	if err != nil {
+		return nil, err
+	}
+	codecs := req.Codecs
+	if len(codecs) == 0 {
+		codecs = DefaultCodecs
+	}
+	formats := make([]Format, 0, len(codecs))
+	for _, c := range codecs {
+		if !c.Valid() {
+			return nil, fmt.Errorf("%w: dial codec %q", ErrNoCodec, c)
+		}
+		formats = append(formats, Format{c.PayloadType(), c})
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	conn, err := u.pool.Acquire()
+	if err != nil {
+		return nil, err
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	media := NewMediaSession(conn, MediaOptions{
+		Payloads:     NewPayloadMap(formats, PayloadDTMF, true),
+		MediaTimeout: u.cfg.MediaTimeout,
+		OnClose:      func() { u.pool.Release(port) },
+	})
+	mediaIP := netip.MustParseAddr(u.cfg.MediaIP)
+	offer, err := BuildSDP(SessionParams{
+		SessionID: rand.Uint64() >> 1, Version: 1, UserName: u.cfg.UserAgent,
+		Addr: netip.AddrPortFrom(mediaIP, uint16(port)), Codecs: codecs,
+		DTMF: true, DTMFPayloadType: PayloadDTMF, Ptime: 20,
+	})
+	if err != nil {
+		media.Close()
+		return nil, err
+	}
+	c := &OutboundCall{
+		ua: u, req: req, sipCallID: uuid.NewString(), target: uriString(recipient),
+		media: media, offered: codecs, offerSDP: offer, trunk: trunk,
+		progress: make(chan Progress, 8), hangup: make(chan struct{}), done: make(chan struct{}),
+	}
+	c.log = u.log.With().Str("callId", req.CallID).Str("sipCallId", c.sipCallID).Logger()
+
+	invite := ssip.NewRequest(ssip.INVITE, recipient)
+	invite.AppendHeader(c.fromHeader())
+	invite.AppendHeader(&ssip.ToHeader{Address: ssip.Uri{Scheme: "sip", User: recipient.User, Host: recipient.Host, Port: recipient.Port}})
+	cid := ssip.CallIDHeader(c.sipCallID)
+	invite.AppendHeader(&cid)
+	invite.AppendHeader(ssip.NewHeader("User-Agent", u.cfg.UserAgent))
+	invite.AppendHeader(ssip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	if req.CallID != "" {
+		invite.AppendHeader(ssip.NewHeader("X-AMD-Call-ID", req.CallID))
+	}
+	invite.AppendHeader(ssip.NewHeader("Content-Type", "application/sdp"))
+	invite.SetBody(offer)
+
+	if err := u.register(c); err != nil {
+		media.Close()
+		return nil, err
+	}
+	waitCtx, cancel := context.WithCancelCause(context.Background())
+	c.waitCancel = cancel
+	c.invitedAt = time.Now()
+	dlg, err := u.dua.WriteInvite(waitCtx, invite)
+	if err != nil {
+		cancel(nil)
+		u.unregister(c)
+		media.Close()
+		return nil, fmt.Errorf("%w: invite %s: %v", ErrTransport, c.target, err)
+	}
+	c.dlg.Store(dlg)
+	c.stopCtx = context.AfterFunc(ctx, func() { c.requestHangup() })
+	c.log.Info().Str("target", c.target).Int("rtpPort", port).Stringer("timeout", timeout).Msg("INVITE sent")
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		c.run(waitCtx, timeout)
+	}()
+	return c, nil
+}
+
+func (c *OutboundCall) fromHeader() *ssip.FromHeader {
+	host := c.ua.cfg.ContactHost
+	caller := strings.TrimSpace(c.req.Caller)
+	from := &ssip.FromHeader{Address: ssip.Uri{Scheme: "sip", User: c.ua.cfg.UserAgent, Host: host}}
+	switch {
+	case strings.HasPrefix(strings.ToLower(caller), "sip:"):
+		var u ssip.Uri
+		if ssip.ParseUri(caller, &u) == nil {
+			from.Address = u
+		}
+	case caller != "":
+		from.Address.User = strings.TrimPrefix(strings.ToLower(caller), "tel:")
+		from.DisplayName = caller
+	}
+	from.Params = ssip.NewParams()
+	from.Params.Add("tag", ssip.GenerateTagN(16))
+	return from
+}
+
+// Progress delivers the call's signalling steps; it is closed after the
+// final one. At most seven values are ever sent, so an owner that reads
+// it in its select loop never misses one.
+func (c *OutboundCall) Progress() <-chan Progress { return c.progress }
+
+// Media is the call's RTP session; read frames from the owner goroutine.
+func (c *OutboundCall) Media() *MediaSession { return c.media }
+
+// SIPCallID is the Call-ID header of the INVITE.
+func (c *OutboundCall) SIPCallID() string { return c.sipCallID }
+
+// Target is the Request-URI dialled.
+func (c *OutboundCall) Target() string { return c.target }
+
+// Codec is the answered codec, "" before the answer.
+func (c *OutboundCall) Codec() Codec {
+	if f := c.chosen.Load(); f != nil {
+		return f.Codec
+	}
+	return ""
+}
+
+// Done is closed when signalling is over (failed or hung up).
+func (c *OutboundCall) Done() <-chan struct{} { return c.done }
+
+func (c *OutboundCall) requestHangup() {
+	c.hangupOnce.Do(func() {
+		c.waitCancel(ErrCallerHangup)
+		close(c.hangup)
+	})
+}
+
+// Hangup ends the call: CANCEL while it rings, BYE once answered. It
+// returns when signalling is over or ctx ends.
+func (c *OutboundCall) Hangup(ctx context.Context) error {
+	c.requestHangup()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sip: hangup %s: %w", c.sipCallID, ctx.Err())
+	}
+}
+
+// Close hangs up if needed, waits for signalling to finish and releases
+// the RTP port into drain. Safe to call more than once.
+func (c *OutboundCall) Close() error {
+	c.closeOnce.Do(func() {
+		c.requestHangup()
+		<-c.done // bounded by SIP transaction timers
+		c.stopCtx()
+		c.media.Close()
+	})
+	return nil
+}
+
+func (c *OutboundCall) emit(p Progress) {
+	p.At = time.Now()
+	c.progress <- p // never blocks: at most 7 sends into a buffer of 8
+}
+
+// run is the call's signalling goroutine.
+func (c *OutboundCall) run(waitCtx context.Context, timeout time.Duration) {
+	defer close(c.done)
+	defer close(c.progress)
+	defer c.ua.unregister(c)
+	timer := time.AfterFunc(timeout, func() { c.waitCancel(ErrNoAnswer) })
+	dlg := c.dlg.Load()
+	opts := sipgo.AnswerOptions{OnResponse: c.onResponse}
+	if c.trunk != nil {
+		opts.Username, opts.Password = c.trunk.Username, c.trunk.Password
+	}
+	err := dlg.WaitAnswer(waitCtx, opts)
+	timer.Stop()
+	if err != nil {
+		c.fail(dlg, waitCtx, err)
+		return
+	}
+	c.answer(dlg)
+}
+
+func (c *OutboundCall) onResponse(res *ssip.Response) error {
+	code := res.StatusCode
+	switch {
+	case code == 100 && !c.sentTrying:
+		c.sentTrying = true
+		c.emit(Progress{Kind: ProgressTrying, StatusCode: code, ReasonPhrase: res.Reason})
+	case code > 100 && code < 200:
+		if c.ringingAt.IsZero() {
+			c.ringingAt = time.Now()
+			c.log.Info().Int("status", code).Msg("ringing")
+			c.emit(Progress{Kind: ProgressRinging, StatusCode: code, ReasonPhrase: res.Reason})
+		}
+		if body := res.Body(); len(body) > 0 && !c.sentEarly {
+			// Early media (SIT tones, carrier announcements) must be heard,
+			// so the session learns the answer's payload types now.
+			rm, err := ParseSDP(body)
+			if err != nil {
+				c.log.Warn().Err(err).Int("status", code).Msg("unusable early-media sdp")
+				return nil
+			}
+			f, err := rm.SelectAnswer(c.offered)
+			if err != nil {
+				c.log.Warn().Err(err).Msg("early media without a common codec")
+				return nil
+			}
+			c.sentEarly = true
+			c.media.SetPayloads(NewPayloadMap([]Format{f}, rm.DTMFPayloadType, rm.HasDTMF))
+			c.emit(Progress{Kind: ProgressEarlyMedia, StatusCode: code, ReasonPhrase: res.Reason, Codec: f.Codec})
+		}
+	}
+	return nil
+}
+
+func (c *OutboundCall) fail(dlg *sipgo.DialogClientSession, waitCtx context.Context, err error) {
+	var dr *sipgo.ErrDialogResponse
+	var final error
+	switch {
+	case errors.As(err, &dr):
+		final = &FinalResponseError{StatusCode: dr.Res.StatusCode, ReasonPhrase: dr.Res.Reason}
+	case waitCtx.Err() != nil:
+		final = context.Cause(waitCtx)
+		if final == nil || final == context.Canceled {
+			final = ErrCallerHangup
+		}
+		// A 200 may cross our CANCEL; the callee then holds a dialog we
+		// must close with ACK + BYE (RFC 3261 §9.1).
+		if r := dlg.InviteResponse; r != nil && r.IsSuccess() {
+			c.ackAndBye(dlg)
+		}
+	default:
+		final = fmt.Errorf("%w: %v", ErrTransport, err)
+	}
+	code, phrase := 0, ""
+	if r := dlg.InviteResponse; r != nil && !r.IsProvisional() {
+		code, phrase = r.StatusCode, r.Reason
+	}
+	reason, _ := FailureReason(final)
+	c.log.Info().Str("reason", reason).Err(err).Msg("call failed")
+	c.emit(Progress{Kind: ProgressFailed, StatusCode: code, ReasonPhrase: phrase, Err: final})
+}
+
+func (c *OutboundCall) ackAndBye(dlg *sipgo.DialogClientSession) {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultHangupTimeout)
+	defer cancel()
+	if err := dlg.Ack(ctx); err != nil {
+		c.log.Warn().Err(err).Msg("ack failed")
+		return
+	}
+	if err := dlg.Bye(ctx); err != nil {
+		c.log.Warn().Err(err).Msg("bye failed")
+	}
+}
+
+func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
+	now := time.Now()
+	res := dlg.InviteResponse
+	p := Progress{Kind: ProgressAnswered, StatusCode: res.StatusCode, ReasonPhrase: res.Reason,
+		ConnectDuration: now.Sub(c.invitedAt)}
+	if !c.ringingAt.IsZero() {
+		p.RingDuration = now.Sub(c.ringingAt)
+	}
+	rm, err := ParseSDP(res.Body())
+	var f Format
+	if err == nil {
+		f, err = rm.SelectAnswer(c.offered)
+	}
+	if err != nil {
+		// Answered with nothing we can hear: end the dialog properly and
+		// report a failure the application can act on.
+		c.ackAndBye(dlg)
+		c.log.Warn().Err(err).Msg("answer without usable sdp")
+		c.emit(Progress{Kind: ProgressFailed, StatusCode: res.StatusCode, ReasonPhrase: res.Reason, Err: fmt.Errorf("answer: %w", err)})
+		return
+	}
+	c.chosen.Store(&f)
+	c.media.SetPayloads(NewPayloadMap([]Format{f}, rm.DTMFPayloadType, rm.HasDTMF))
+	c.media.MarkAnswered(now)
+	c.answered.Store(true)
+	ackCtx, cancel := context.WithTimeout(context.Background(), DefaultHangupTimeout)
+	err = dlg.Ack(ackCtx)
+	cancel()
+	if err != nil {
+		c.log.Warn().Err(err).Msg("ack failed")
+	}
+	p.Codec = f.Codec
+	c.log.Info().Str("codec", string(f.Codec)).Dur("connectMs", p.ConnectDuration).Dur("ringMs", p.RingDuration).
+		Stringer("remoteMedia", rm.Addr).Msg("answered")
+	c.emit(p)
+
+	select {
+	case <-dlg.Context().Done():
+		c.log.Info().Msg("callee hung up")
+		c.emit(Progress{Kind: ProgressRemoteBye})
+	case <-c.hangup:
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultHangupTimeout)
+		err := dlg.Bye(ctx)
+		cancel()
+		if err != nil {
+			c.log.Warn().Err(err).Msg("bye failed")
+		}
+		c.log.Info().Msg("hung up")
+		c.emit(Progress{Kind: ProgressEnded})
+	}
+}
+
+// remoteBye handles the callee's BYE (sipgo handler goroutine).
+func (c *OutboundCall) remoteBye(req *ssip.Request, tx ssip.ServerTransaction) {
+	dlg := c.dlg.Load()
+	if dlg == nil {
+		c.ua.onUnknown(req, tx)
+		return
+	}
+	if err := dlg.ReadBye(req, tx); err != nil {
+		c.log.Warn().Err(err).Msg("read bye")
+	}
+}
+
+// reinviteAnswer answers a re-INVITE (session refresh, hold) with the
+// codec already in use, and follows the new offer's payload types.
+func (c *OutboundCall) reinviteAnswer(body []byte) ([]byte, error) {
+	f := c.chosen.Load()
+	if f == nil {
+		return nil, ErrNoCodec
+	}
+	formats := []Format{*f}
+	if len(body) > 0 {
+		rm, err := ParseSDP(body)
+		if err != nil {
+			return nil, err
+		}
+		nf, err := rm.SelectOffer([]Codec{f.Codec})
+		if err != nil {
+			return nil, err
+		}
+		formats[0] = nf
+		c.media.SetPayloads(NewPayloadMap(formats, rm.DTMFPayloadType, rm.HasDTMF))
+	}
+	la := c.media.LocalAddr()
+	return BuildSDP(SessionParams{SessionID: 1, Version: 2, UserName: c.ua.cfg.UserAgent,
+		Addr:   netip.AddrPortFrom(netip.MustParseAddr(c.ua.cfg.MediaIP), la.Port()),
+		Codecs: []Codec{formats[0].Codec}, PayloadTypes: map[Codec]uint8{formats[0].Codec: formats[0].PayloadType},
+		DTMF: true, DTMFPayloadType: PayloadDTMF, Ptime: 20})
+}

@@ -1,0 +1,166 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/amd-engine/amd/dsp"
+)
+
+func TestSIPpBusy(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_busy.xml", "")
+	u := newTestUA(t)
+	c, err := u.Dial(context.Background(), DialRequest{CallID: "busy-1", Target: fmt.Sprintf("sip:busy@%s", sp.addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps := collect(t, c, 15*time.Second)
+	last := ps[len(ps)-1]
+	var fr *FinalResponseError
+	if last.Kind != ProgressFailed || !errors.As(last.Err, &fr) {
+		t.Fatalf("progress %v, last err %v", kinds(ps), last.Err)
+	}
+	if fr.Reason() != "486 Busy Here" || fr.ReasonCode() != "Busy Here" {
+		t.Errorf("reason %q / %q", fr.Reason(), fr.ReasonCode())
+	}
+	if want := []ProgressKind{ProgressTrying, ProgressRinging, ProgressFailed}; fmt.Sprint(kinds(ps)) != fmt.Sprint(want) {
+		t.Errorf("progress %v, want %v", kinds(ps), want)
+	}
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp: %v (our ACK missing?)", err)
+	}
+}
+
+func TestSIPpNoAnswerCancels(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_noanswer.xml", "")
+	u := newTestUA(t)
+	start := time.Now()
+	c, err := u.Dial(context.Background(), DialRequest{Target: fmt.Sprintf("sip:noanswer@%s", sp.addr), Timeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps := collect(t, c, 15*time.Second)
+	last := ps[len(ps)-1]
+	if last.Kind != ProgressFailed || !errors.Is(last.Err, ErrNoAnswer) {
+		t.Fatalf("progress %v, last err %v", kinds(ps), last.Err)
+	}
+	if last.StatusCode != 487 {
+		t.Errorf("final status %d, want 487 after CANCEL", last.StatusCode)
+	}
+	if d := time.Since(start); d < 1400*time.Millisecond || d > 8*time.Second {
+		t.Errorf("gave up after %v, want ~1.5s", d)
+	}
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp did not see CANCEL/ACK: %v", err)
+	}
+}
+
+func TestSIPpAnswerStreamRemoteBye(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_answer_bye.xml", "")
+	u := newTestUA(t)
+	c, err := u.Dial(context.Background(), DialRequest{CallID: "media-1", Target: fmt.Sprintf("sip:tones@%s", sp.addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ans := waitFor(t, c, ProgressAnswered, 10*time.Second)
+	if ans.Codec != CodecPCMU || ans.ConnectDuration < 250*time.Millisecond || ans.RingDuration <= 0 || ans.RingDuration > ans.ConnectDuration {
+		t.Errorf("answered %+v", ans)
+	}
+	pcm := readAudio(t, c.Media(), 1200*time.Millisecond, 4*time.Second)
+	checkTones(t, pcm)
+	p := waitFor(t, c, ProgressRemoteBye, 10*time.Second)
+	_ = p
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Media().Stats(); st.Packets < 55 || st.Strangers != 0 || st.Malformed != 0 {
+		t.Errorf("media stats %+v", st)
+	}
+}
+
+func TestSIPpDigestAuth(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_auth.xml", "")
+	u := newTestUA(t, Trunk{Name: "carrier", Host: "127.0.0.1", Port: int(sp.addr.Port()), Username: "amd", Password: "s3cret"})
+	c, err := u.Dial(context.Background(), DialRequest{Target: "+4930123456", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ans := waitFor(t, c, ProgressAnswered, 10*time.Second)
+	if ans.Codec != CodecPCMA {
+		t.Errorf("codec %v", ans.Codec)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps := collect(t, c, 5*time.Second)
+	if len(ps) == 0 || ps[len(ps)-1].Kind != ProgressEnded {
+		t.Fatalf("after hangup %v", kinds(ps))
+	}
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp rejected our digest or BYE: %v", err)
+	}
+}
+
+func TestSIPpInboundRejected(t *testing.T) {
+	t.Parallel()
+	u := newTestUA(t)
+	sp := startSIPp(t, "uac_invite_rejected.xml", u.Addr().String())
+	if err := sp.wait(t, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st := u.Stats()
+	if st.InvitesRejected != 1 || st.OptionsAnswered != 1 || st.ActiveCalls != 0 {
+		t.Errorf("ua stats %+v", st)
+	}
+}
+
+// readAudio reads frames for want of audio time or until d passes.
+func readAudio(t *testing.T, m *MediaSession, want, d time.Duration) []int16 {
+	t.Helper()
+	frame := make([]int16, dsp.FrameSamples)
+	var pcm []int16
+	end := time.Now().Add(d)
+	for len(pcm) < int(want/time.Millisecond)*8 {
+		_, err := m.ReadFrame(frame, end)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read frame: %v", err)
+		}
+		pcm = append(pcm, frame...)
+	}
+	return pcm
+}
+
+// checkTones asserts the file's shape: 440 Hz for 0.6 s then 1000 Hz.
+func checkTones(t *testing.T, pcm []int16) {
+	t.Helper()
+	if len(pcm) < 8000 {
+		t.Fatalf("only %d samples of audio", len(pcm))
+	}
+	first, second := pcm[800:4000], pcm[len(pcm)-3200:]
+	if r := goertzelRatio(first, 440); r < 0.7 {
+		t.Errorf("first part: 440 Hz share %.2f", r)
+	}
+	if r := goertzelRatio(second, 1000); r < 0.7 {
+		t.Errorf("second part: 1000 Hz share %.2f", r)
+	}
+	if r := goertzelRatio(first, 1000); r > 0.1 {
+		t.Errorf("first part has 1000 Hz share %.2f", r)
+	}
+}
