@@ -119,6 +119,8 @@ type VAD struct {
 	quiet  int                      // frames since the last speech or onset frame (saturating)
 	pow    [vadSmoothFrames]float64 // linear power of the last frames
 	powI   int
+	// lastPow is the linear band power of the frame energyDB just measured.
+	lastPow float64
 }
 
 // NewVAD returns a VAD ready for the first frame of a stream.
@@ -149,6 +151,7 @@ func (v *VAD) Reset() {
 func (v *VAD) energyDB(frame []int16) float64 {
 	n := len(frame)
 	if n == 0 {
+		v.lastPow = 0
 		return vadSilenceDB
 	}
 	if n > FrameSamples {
@@ -160,22 +163,29 @@ func (v *VAD) energyDB(frame []int16) float64 {
 	for i, s := range frame {
 		b[h+i] = int32(s)
 	}
-	var sum int64
+	// Output i is centred on b[i+D] over the window b[i : i+taps]. The
+	// window sum slides by adding b[i+taps] and dropping b[i]; the three
+	// views below have equal lengths so the loop runs without bounds checks.
+	// |y| ≤ 2·31·32768 fits an int32; y² needs 64 bits.
+	var sum int32
 	for _, x := range b[:vadHPTaps] {
-		sum += int64(x)
+		sum += x
 	}
+	mid := b[vadHPDelay : vadHPDelay+n-1]
+	add := b[vadHPTaps : vadHPTaps+n-1]
+	drop := b[: n-1 : n-1]
 	var acc int64
-	for i := 0; ; i++ {
-		y := vadHPTaps*int64(b[i+vadHPDelay]) - sum
+	for i := range mid {
+		y := int64(vadHPTaps*mid[i] - sum)
 		acc += y * y
-		if i+vadHPTaps >= len(b) {
-			break
-		}
-		sum += int64(b[i+vadHPTaps]) - int64(b[i])
+		sum += add[i] - drop[i]
 	}
+	y := int64(vadHPTaps*b[vadHPDelay+n-1] - sum) // the last output needs no slide
+	acc += y * y
 	copy(v.buf[:h], b[len(b)-h:])
 	// n outputs, scaled by vadHPTaps
-	ms := float64(acc) / float64(len(b)-h) / (vadHPTaps * vadHPTaps) / (32768.0 * 32768.0)
+	ms := float64(acc) / float64(n) / (vadHPTaps * vadHPTaps) / (32768.0 * 32768.0)
+	v.lastPow = ms
 	if ms <= 1e-10 {
 		return vadSilenceDB
 	}
@@ -244,9 +254,9 @@ func (v *VAD) Process(frame []int16) VADFrame {
 	snr := e - floor
 	onset := floor + v.spread + math.Max(vadOnsetDB, 1.5*v.spread)
 	cont := floor + v.spread + vadContinueDB
-	v.pow[v.powI] = math.Pow(10, e/10)
+	v.pow[v.powI] = v.lastPow
 	v.powI = (v.powI + 1) % vadSmoothFrames
-	es := 10 * math.Log10((v.pow[0]+v.pow[1]+v.pow[2])/vadSmoothFrames)
+	es := 10 * math.Log10((v.pow[0]+v.pow[1]+v.pow[2])/vadSmoothFrames+1e-10)
 	gate := e >= vadMinSpeechDB
 
 	if gate && e > onset {
