@@ -64,6 +64,22 @@ type callRun struct {
 	det       Detector
 	pcm       [dsp.FrameSamples]int16
 	frames    int64
+	// counted is the part of the media counters already added to metrics.
+	counted MediaStats
+}
+
+// statsEvery is how often (in frames) a call adds its RTP counters to the
+// metrics, so a long call shows up before it ends: 5 s of audio.
+const statsEvery = 250
+
+// flushStats adds the media counters since the last flush to the metrics.
+func (r *callRun) flushStats(m Media) {
+	st := m.Stats()
+	r.m.cfg.Metrics.addMedia(MediaStats{
+		Packets: st.Packets - r.counted.Packets, Lost: st.Lost - r.counted.Lost,
+		Late: st.Late - r.counted.Late, DecodeErrors: st.DecodeErrors - r.counted.DecodeErrors,
+	})
+	r.counted = st
 }
 
 func newCallRun(m *Manager, d control.Dial, amd engine.Config, ringTimeout time.Duration, cancel context.CancelFunc) *callRun {
@@ -333,6 +349,9 @@ func (r *callRun) answered(ctx context.Context) ending {
 		case err == nil:
 			lastFrame = r.m.cfg.Now()
 			r.frames++
+			if r.frames%statsEvery == 0 {
+				r.flushStats(media)
+			}
 			if r.det != nil && !r.det.Done() {
 				if evs := r.det.Process(r.pcm[:]); len(evs) > 0 {
 					if r.publishAMD(evs) {
@@ -452,7 +471,7 @@ func (r *callRun) finish(e ending) {
 		cancel()
 	}
 	if m := r.call.Media(); m != nil {
-		r.m.cfg.Metrics.addMedia(m.Stats())
+		r.flushStats(m)
 	}
 	st := call.StatusFailed
 	if !r.answerAt.IsZero() {

@@ -3,6 +3,28 @@
 // in one owner goroutine per call, and reports call statuses and AMD events
 // on a WebSocket control channel (docs/control-protocol.md). This file only
 // parses the configuration and wires the daemon package together.
+//
+// Usage:
+//
+//	amdd [--config amdd.yaml] [--sip-listen 127.0.0.1:5060] [--control-listen 127.0.0.1:8081]
+//	     [--control-token T] [--rtp-ports 30000-39999] [--media-ip IP]
+//	     [--trunk name=sip:[user[:password]@]host[:port]]... [--max-calls N]
+//	     [--media-timeout 5s] [--ring-timeout 60s] [--log-level info] [--log-format json]
+//	     [--pprof-listen 127.0.0.1:6060] [--shutdown-timeout 10s]
+//
+// Every flag has an AMD_* environment twin (AMD_CONTROL_TOKEN, AMD_MAX_CALLS,
+// ...; trunks as AMD_TRUNKS, comma-separated) and a snake_case key in the
+// YAML file (see amdd.example.yaml). Precedence: flags, then environment,
+// then file, then defaults. Trunks: the first is the default for number
+// targets; credentials go in the trunk spec (name=sip:alice:secret@host:5060,
+// split at the last @) or in the file's username/password keys, and answer
+// 401/407 digest challenges. Every value is validated at start-up; an error
+// names the field ("invalid config: rtp_ports: ...") and exits with status 2.
+//
+// The control listener serves /v1/control (WebSocket; bearer token when
+// --control-token is set), /metrics (Prometheus) and /healthz. SIGINT or
+// SIGTERM stops gracefully: calls are hung up (KoreVG-disconnected), their
+// final statuses delivered, sockets closed.
 package main
 
 import (
