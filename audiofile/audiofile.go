@@ -100,6 +100,9 @@ func Load(path string) (*Audio, error) {
 // Decode reads a whole file from r. size is the number of bytes r holds, or
 // -1 if unknown; it only sharpens the size clamping and preallocation.
 func Decode(r io.Reader, size int64) (*Audio, error) {
+	if r == nil {
+		return nil, errorf(ErrEmpty, "no input")
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(sniffLen)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {

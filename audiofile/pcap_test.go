@@ -537,6 +537,51 @@ func TestPcapSkipsVideo(t *testing.T) {
 	}
 }
 
+// TestPcapRTPHeaderVariants: CSRCs, a header extension and padding must
+// not leak into the audio.
+func TestPcapRTPHeaderVariants(t *testing.T) {
+	t.Parallel()
+	enc := make([]byte, 160)
+	dsp.EncodeMulaw(enc, sineAt(8000, 500, 5000, 160))
+	want := make([]int16, 160)
+	dsp.DecodeMulaw(want, enc)
+	var payloads [][]byte
+	for i := range 10 {
+		p := rtp.Packet{Header: rtp.Header{
+			Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 5,
+			CSRC: []uint32{1, 2},
+		}, Payload: enc}
+		if i%2 == 0 {
+			p.Header.Padding, p.Header.PaddingSize, p.PaddingSize = true, 4, 4
+		}
+		if i%3 == 0 {
+			if err := p.SetExtension(1, []byte{0xAA, 0xBB}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hasPad := b[0]&0x20 != 0; hasPad != (i%2 == 0) || (hasPad && b[len(b)-1] != 4) {
+			t.Fatalf("packet %d not built as intended: % x", i, b[:4])
+		}
+		payloads = append(payloads, b)
+	}
+	a, err := decodeBytes(buildCapture(capVariant{link: linkEthernet}, payloads))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Samples) != 1600 {
+		t.Fatalf("got %d samples, want 1600", len(a.Samples))
+	}
+	for i, s := range a.Samples {
+		if s != want[i%160] {
+			t.Fatalf("sample %d = %d want %d", i, s, want[i%160])
+		}
+	}
+}
+
 func TestPcapErrors(t *testing.T) {
 	t.Parallel()
 	eth := capVariant{link: linkEthernet}

@@ -398,6 +398,9 @@ func residual(s []int16, freq float64, skip int) float64 {
 }
 
 func TestLoadErrors(t *testing.T) {
+	if _, err := Decode(nil, 0); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("nil reader: %v", err)
+	}
 	dir := t.TempDir()
 	if _, err := Load(filepath.Join(dir, "missing.wav")); !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), dir) {
 		t.Fatalf("missing file: %v (want ErrNotExist, without the path)", err)
