@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -55,14 +56,25 @@ var envVars = map[string]string{
 	"AMD_LOG_LEVEL":           "log-level",
 }
 
-func run(args, environ []string, stderr io.Writer) int {
+// logOptions are the flags that configure logging, not the gateway.
+type logOptions struct {
+	level string
+	json  bool
+}
+
+// errUsage: the flags could not be parsed (the flag package printed why).
+var errUsage = errors.New("usage")
+
+// loadConfig builds the configuration from defaults, the --config file,
+// AMD_* environment variables and flags, in that order of precedence.
+func loadConfig(args, environ []string, stderr io.Writer) (gateway.Config, logOptions, error) {
 	fs := flag.NewFlagSet("amdgw", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		configFile  = fs.String("config", "", "YAML config file (snake_case keys of gateway.Config)")
 		listen      = fs.String("listen", "", "HTTP listen address (default "+gateway.DefaultListen+")")
 		engines     stringList
-		engineToken = fs.String("engine-token", "", "bearer token of the engines' control channel")
+		engineToken = fs.String("engine-token", "", "bearer token of the engines' control channel (AMD_ENGINE_TOKEN)")
 		jwtSecret   = fs.String("jwt-secret", "", "HS256 secret of the API's JWTs (AMD_JWT_SECRET)")
 		signSecret  = fs.String("signing-secret", "", "HMAC secret of the notifications' SAVG-Signature (AMD_SIGNING_SECRET)")
 		db          = fs.String("db", "", "SQLite file (default "+gateway.DefaultDB+")")
@@ -70,10 +82,11 @@ func run(args, environ []string, stderr io.Writer) int {
 		baseBackoff = fs.Duration("notify-base-backoff", 0, "first notification retry delay (default 1s)")
 		maxBackoff  = fs.Duration("notify-max-backoff", 0, "largest notification retry delay (default 5m)")
 		maxAge      = fs.Duration("notify-max-age", 0, "give a notification up after this long (default 24h)")
-		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
-		logJSON     = fs.Bool("log-json", false, "log JSON lines instead of console text")
+		lo          logOptions
 	)
-	fs.Var(&engines, "engine", "engine control URL, repeatable (default "+gateway.DefaultEngine+")")
+	fs.StringVar(&lo.level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&lo.json, "log-json", false, "log JSON lines instead of console text")
+	fs.Var(&engines, "engine", "engine control URL, repeatable (default "+gateway.DefaultEngine+"; AMD_ENGINES, comma-separated)")
 	// Environment first, so flags on the command line override it.
 	env := map[string]string{}
 	for _, kv := range environ {
@@ -94,13 +107,15 @@ func run(args, environ []string, stderr io.Writer) int {
 			continue
 		}
 		if err := fs.Set(fl, v); err != nil {
-			fmt.Fprintf(stderr, "amdgw: %s: %v\n", name, err)
-			return 2
+			return gateway.Config{}, lo, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	envEngines := len(engines)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return gateway.Config{}, lo, errUsage
+	}
+	if fs.NArg() > 0 {
+		return gateway.Config{}, lo, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if len(engines) > envEngines {
 		engines = engines[envEngines:] // flags replace AMD_ENGINES
@@ -110,12 +125,12 @@ func run(args, environ []string, stderr io.Writer) int {
 	if *configFile != "" {
 		b, err := os.ReadFile(*configFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "amdgw: %v\n", err)
-			return 2
+			return cfg, lo, err
 		}
-		if err := yaml.Unmarshal(b, &cfg); err != nil {
-			fmt.Fprintf(stderr, "amdgw: %s: %v\n", *configFile, err)
-			return 2
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true) // a misspelt key is an error, not a silent default
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, lo, fmt.Errorf("%s: %w", *configFile, err)
 		}
 	}
 	setStr := func(dst *string, v string) {
@@ -142,17 +157,26 @@ func run(args, environ []string, stderr io.Writer) int {
 	setDur(&cfg.Notify.MaxAge, *maxAge)
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "amdgw: %v\n", err)
+		return cfg, lo, err
+	}
+	return cfg, lo, nil
+}
+
+func run(args, environ []string, stderr io.Writer) int {
+	cfg, lo, err := loadConfig(args, environ, stderr)
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "amdgw: %v\n", err)
+		}
 		return 2
 	}
-
-	lvl, err := zerolog.ParseLevel(*logLevel)
+	lvl, err := zerolog.ParseLevel(lo.level)
 	if err != nil {
 		fmt.Fprintf(stderr, "amdgw: --log-level: %v\n", err)
 		return 2
 	}
 	var out io.Writer = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
-	if *logJSON {
+	if lo.json {
 		out = stderr
 	}
 	log := zerolog.New(out).Level(lvl).With().Timestamp().Str("svc", "amdgw").Logger()
