@@ -23,7 +23,7 @@ import (
 //     and gated by a 5 ms envelope steadiness test that rejects close dual
 //     tones (440+480 Hz beats) which one FFT bin cannot resolve.
 //  3. tracking (tone_track.go): hops join runs of a stable (or smoothly
-//     sweeping) frequency; a run is confirmed as a beep once ~70 ms of tone
+//     sweeping) frequency; a run is confirmed as a beep once ~60 ms of tone
 //     are established. Tones that could be something more specific are held:
 //     2100 Hz until 400 ms (fax CED), 1100 Hz until the burst ends (fax CNG is
 //     a 0.5 s burst), and SIT first-segment frequencies until the triplet
@@ -95,6 +95,7 @@ const (
 	toneBlockRing = 128
 	toneHist      = toneWin + FrameSamples - toneHop // samples kept for the two hop windows
 	toneRawRing   = 2048                             // raw samples kept for the onset search (256 ms)
+	toneLongWin   = 1024                             // long window of the dual-tone veto (128 ms, 7.8 Hz bins)
 )
 
 // ToneDetector recognises tones in 8 kHz audio, one 20 ms frame at a time. It
@@ -106,6 +107,11 @@ type ToneDetector struct {
 	seq  [toneWin]float64  // windowed copy handed to the FFT
 	coef []complex128      // toneBins coefficients, preallocated
 	pow  [toneBins]float64 // power spectrum of the current hop
+
+	// Long-window FFT, run once per candidate run to veto close dual tones.
+	fftLong  *fourier.FFT
+	seqLong  [toneLongWin]float64
+	coefLong []complex128
 
 	blocks  [toneBlockRing]float64 // mean square per 5 ms block, ring indexed by absolute block number
 	raw     [toneRawRing]int16     // raw samples, ring indexed by absolute sample number
@@ -126,8 +132,10 @@ type ToneDetector struct {
 // further allocation happens while processing frames.
 func NewToneDetector() *ToneDetector {
 	t := &ToneDetector{
-		fft:  fourier.NewFFT(toneWin),
-		coef: make([]complex128, toneBins),
+		fft:      fourier.NewFFT(toneWin),
+		coef:     make([]complex128, toneBins),
+		fftLong:  fourier.NewFFT(toneLongWin),
+		coefLong: make([]complex128, toneLongWin/2+1),
 	}
 	for i := range t.hann {
 		// Periodic Hann: integer-bin tones leak into exactly ±1 bin, which

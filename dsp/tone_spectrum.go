@@ -34,6 +34,21 @@ const (
 	// two tones 40–140 Hz apart beat far beyond it.
 	hopMaxEnvRatio = 1.8
 	toneEnvBlocks  = 6
+	// A monotonic level change (a codec ramping a tone in or out, a fade)
+	// is not a beat: it may span up to hopMaxRampRatio (9 dB) in 30 ms.
+	// Beating dual tones rise and fall within the 30 ms for any spacing
+	// above ~35 Hz; envMonotoneSlack absorbs partial-period ripple.
+	hopMaxRampRatio  = 8.0
+	envMonotoneSlack = 0.1
+	// hopMaxEnvAny: beyond this the window straddles silence and tone (or a
+	// codec's dropout); no verdict.
+	hopMaxEnvAny = 25.0
+	// Below hopCleanHz a "pure" hop must really be pure: harmonics 2–4
+	// together under hopMaxHarmShare of the fundamental. A hummed or sung
+	// fundamental that dominates its spectrum still carries a few per cent
+	// there; a generated beep (even in 15 dB SNR noise) does not.
+	hopCleanHz      = 450.0
+	hopMaxHarmShare = 0.015
 
 	// V.21 channel 2: mark 1650 Hz, space 1850 Hz.
 	v21BandLo     = 49 // 1531 Hz
@@ -62,6 +77,10 @@ type toneHopInfo struct {
 	power float64 // energy in the peak's ±3 bins
 	frac  float64 // that energy's share of the in-band energy
 	env   float64 // max/min 5 ms block energy over the last 30 ms
+	// steady: env is within hopMaxEnvRatio, or a monotonic ramp. Pure hops
+	// need not be steady (codecs warble a tone's level); a run with
+	// unsteady hops is checked for a hidden second tone before it counts.
+	steady bool
 }
 
 // analyze windows w (toneWin samples ending at absolute sample end), runs the
@@ -82,8 +101,10 @@ func (t *ToneDetector) analyze(w []float64, end int64) toneHopInfo {
 	if total <= 0 {
 		return hp
 	}
-	hp.env = t.envelope(end)
-	steady := hp.env <= hopMaxEnvRatio
+	var ramp bool
+	hp.env, ramp = t.envelope(end)
+	steady := hp.env <= hopMaxEnvRatio || (ramp && hp.env <= hopMaxRampRatio)
+	hp.steady = steady
 
 	kp := peakLo
 	for k := peakLo + 1; k <= peakHi; k++ {
@@ -101,9 +122,10 @@ func (t *ToneDetector) analyze(w []float64, end int64) toneHopInfo {
 	hp.freq = t.interpolate(kp)
 
 	switch {
-	case !steady || hp.freq < toneMinHz:
-	case hp.frac >= hopPureFrac:
+	case hp.freq < toneMinHz || hp.env > hopMaxEnvAny:
+	case hp.frac >= hopPureFrac && (hp.freq >= hopCleanHz || t.harmonicShare(hp.freq, hp.power) <= hopMaxHarmShare):
 		hp.class = hopPure
+	case !steady:
 	case hp.freq >= hopHarmMinHz && hp.frac >= hopHarmFundFrac && t.harmonic(kp, hp.freq, hp.power, total):
 		hp.class = hopHarmonic
 	}
@@ -158,6 +180,17 @@ func (t *ToneDetector) harmonic(kp int, f, fund, total float64) bool {
 	return sum/total >= hopHarmTotalFrac
 }
 
+// harmonicShare returns the energy at harmonics 2–4 of f relative to the
+// fundamental's energy fund.
+func (t *ToneDetector) harmonicShare(f, fund float64) float64 {
+	var e float64
+	for h := 2; h <= 4; h++ {
+		kc := int(math.Round(float64(h) * f / toneBinHz))
+		e += t.sumPow(kc-2, kc+2)
+	}
+	return e / fund
+}
+
 // isV21 reports whether the hop's energy sits in the V.21 band with both the
 // mark and the space frequency present.
 func (t *ToneDetector) isV21(total float64) bool {
@@ -183,17 +216,25 @@ func (t *ToneDetector) isV21(total float64) bool {
 }
 
 // envelope returns max/min of the mean square of the last toneEnvBlocks 5 ms
-// blocks before end (+Inf if any is silent or unknown).
-func (t *ToneDetector) envelope(end int64) float64 {
+// blocks before end (+Inf if any is silent or unknown), and whether they
+// rise or fall monotonically (within envMonotoneSlack).
+func (t *ToneDetector) envelope(end int64) (ratio float64, monotonic bool) {
 	last := end/toneBlock - 1
 	lo, hi := math.Inf(1), 0.0
+	up, down := true, true
+	prev := 0.0
 	for b := last - toneEnvBlocks + 1; b <= last; b++ {
 		e := t.blockEnergy(b)
 		if e <= 0 {
-			return math.Inf(1)
+			return math.Inf(1), false
 		}
+		if prev > 0 {
+			up = up && e >= prev*(1-envMonotoneSlack)
+			down = down && e <= prev*(1+envMonotoneSlack)
+		}
+		prev = e
 		lo = min(lo, e)
 		hi = max(hi, e)
 	}
-	return hi / lo
+	return hi / lo, up || down
 }

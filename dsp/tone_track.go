@@ -8,16 +8,24 @@ const (
 	// trackMaxMiss hops (40 ms) a run may skip without ending: a fax CED
 	// phase reversal or a lost Opus packet spoils two or three windows.
 	trackMaxMiss = 4
-	// A run is a beep once it has trackMinHops tonal hops and ~70 ms of tone
-	// since its onset: every ≥ 80 ms beep gets there, while 32 ms windows
-	// land a confirmation ~80–100 ms after the true start.
-	trackMinHops   = 4
-	trackMinDurMs  = 70
-	trackHarmDurMs = 110 // harmonic-rich tones must last longer: sung vowels drift
+	// trackMaxMissReported hops (100 ms) a reported tone may drop out before
+	// it is Ended: Opus concealment of a lost packet and the decoder's
+	// ramp back in can silence a beep for ~80 ms.
+	trackMaxMissReported = 10
+	// A run is a beep once it has trackMinHops tonal hops and 60 ms of tone
+	// since its onset: every ≥ 80 ms beep gets there even when a codec eats
+	// its first 20 ms, and 32 ms windows land a confirmation ~70–100 ms after
+	// the true start. Shorter blips (a click, a syllable) do not.
+	trackMinHops      = 4
+	trackMinDurMs     = 60
+	trackHarmDurMs    = 110 // harmonic-rich tones must last longer: sung vowels drift
+	trackHarmLowDurMs = 150 // … and longer still below trackLowHz
 	// A hop continues a run if it lands within max(trackTolHz, trackTolRel·f)
 	// of the frequency predicted from the run's slope.
 	trackTolHz  = 8.0
 	trackTolRel = 0.012
+	// trackTolReturnRel: tolerance for a reported tone returning after a dropout.
+	trackTolReturnRel = 0.02
 	// trackMaxSlope (Hz per 10 ms hop) allows descending sweeps up to 6 kHz/s.
 	trackMaxSlope = 60.0
 	// A run's frequency track must be a straight line (steady or linear sweep)
@@ -30,17 +38,37 @@ const (
 	// fundamental), must also hold their frequency within
 	// max(trackSteadyHz, trackSteadyRel·f) over the whole run: a singer's
 	// vibrato (±2–6 %) sweeps far more than that in 110 ms, a beep does not.
-	trackLowHz     = 450.0
-	trackSteadyHz  = 1.5
-	trackSteadyRel = 0.003
+	trackLowHz         = 450.0
+	trackSteadyHz      = 2.0
+	trackTrimHops      = 6   // windows this long drop their extreme frequencies once
+	trackSlopeHops     = 5   // hops the predicting slope is fitted over
+	trackHarmSteadyHz  = 1.5 // whole-run frequency range allowed to a tone with harmonics
+	trackSteadyRel     = 0.003
+	trackSteadyRelHigh = 0.01 // above trackLowHz: Opus wobbles a tone by up to ~0.8 % while it settles
+	// A sweep must last sweepMinDurMs (≥ sweepMinHops hops), move at least
+	// sweepMinSlope Hz per hop, stay within max(sweepMaxResidHz,
+	// sweepMaxResidRel·f) RMS of a line, and keep its rate within
+	// sweepMaxRateRatio across the run's thirds: vibrato fails the last two.
+	sweepMinDurMs     = 110
+	sweepMinHops      = 9
+	sweepMinSlope     = 2.0
+	sweepMaxResidHz   = 1.0
+	sweepMaxResidRel  = 0.001
+	sweepMaxRateRatio = 1.6
+	trackKeep         = 16 // hops of a run's track kept for the shape test
+	trackShapeHops    = 10 // the shape test's window: the latest 100 ms of tonal hops
 	// trackMaxPowerRatio bounds the peak-power range over a run (9 dB).
 	trackMaxPowerRatio = 8.0
 	// The onset is the earliest 5 ms block, contiguous with the steady tone,
 	// that holds at least onsetMinFrac (−20 dB) of the steady energy and
 	// onsetMinShare of its energy at the tone's frequency. Codecs (Opus/SILK)
 	// ramp a tone's level up over ~100 ms; the onset is where it starts.
-	onsetMinFrac  = 0.01
-	onsetMinShare = 0.5
+	onsetMinFrac      = 0.01
+	onsetMinShare     = 0.5
+	onsetMaxGapBlocks = 12 // 60 ms
+	// onsetMinFracNoFreq: the energy floor when the tone has no single
+	// frequency to check (V.21 FSK): 10 dB under the signal.
+	onsetMinFracNoFreq = 0.1
 	// chainGapSamples: a short pure run followed within this gap by another
 	// one is a stepped beep; the second inherits the first's onset.
 	chainGapSamples = 400
@@ -65,6 +93,11 @@ const (
 	v21SupportLoHz         = 1600.0 // mark-dominated FSK windows look pure; they support an open V.21 run
 	v21SupportHiHz         = 1900.0
 	onsetSearchBackSamples = 720
+	// Dual-tone veto (see dualTone).
+	dualSearchHz    = 200.0
+	dualMainLobe    = 3 // bins either side of the main peak that belong to it
+	dualMinRatio    = 0.1
+	dualMirrorRatio = 0.25
 )
 
 type holdKind uint8
@@ -78,27 +111,30 @@ const (
 
 // toneRun is a run of tonal hops at one (possibly sweeping) frequency.
 type toneRun struct {
-	open      bool
-	firstEnd  int64 // end sample of the first hop
-	onset     int64 // sample at which the tone started
-	refined   bool
-	lastEnd   int64 // end sample of the latest matching hop
-	hops      int
-	prevHops  int // hops of the runs this one is chained to
-	harmHops  int
-	misses    int
-	f, slope  float64
-	fFirst    float64
-	fMin      float64
-	fMax      float64
-	pMin      float64
-	pMax      float64
-	fitN      float64 // least-squares accumulators of (hop index, f - fFirst)
-	fitX      float64
-	fitY      float64
-	fitXX     float64
-	fitXY     float64
-	fitYY     float64
+	open     bool
+	firstEnd int64 // end sample of the first hop
+	onset    int64 // sample at which the tone started
+	lastEnd  int64 // end sample of the latest matching hop
+	// chainFirstEnd/chainF: first hop and frequency of the run this one
+	// continues (a stepped beep), from which its onset is measured.
+	chainFirstEnd int64
+	chainF        float64
+	hops          int
+	prevHops      int // hops of the runs this one is chained to
+	harmHops      int
+	unsteady      int // hops whose envelope was not steady
+	runFMin       float64
+	runFMax       float64
+	dual          bool // a hidden second tone was found: never a beep
+	misses        int
+	f, slope      float64
+	fFirst        float64
+	// The latest trackKeep tonal hops (ring, indexed by hop count): the
+	// shape test looks at a recent window only, so a codec's wobbly start
+	// does not spoil a tone that has since settled.
+	ringF     [trackKeep]float64 // frequency
+	ringX     [trackKeep]float64 // position in hops since the run's first hop
+	ringP     [trackKeep]float64 // peak power
 	qualified bool
 	hold      holdKind
 	sitStage  int      // 1..3 when the run is a candidate SIT segment
@@ -107,10 +143,12 @@ type toneRun struct {
 }
 
 type toneChain struct {
-	valid   bool
-	onset   int64
-	lastEnd int64
-	hops    int
+	firstEnd int64   // first hop of the chain's first run, for its onset
+	f        float64 // that run's frequency
+	valid    bool
+	onset    int64
+	lastEnd  int64
+	hops     int
 }
 
 type toneSIT struct {
@@ -141,81 +179,189 @@ func (r *toneRun) matches(f float64) bool {
 		// No slope yet: the second hop may set one, up to a sweep's maximum.
 		tol += trackMaxSlope * float64(r.misses+1)
 	}
-	pred := r.f + r.slope*float64(r.misses+1)
+	if r.reported != ToneNone && r.misses > 0 {
+		// A reported tone coming back after a dropout (Opus concealment)
+		// may return slightly detuned.
+		tol = max(tol, trackTolReturnRel*f)
+	}
+	pred := r.f
+	if math.Abs(r.slope) >= sweepMinSlope {
+		pred += r.slope * float64(r.misses+1)
+	}
 	return math.Abs(f-pred) <= tol
 }
 
 func (r *toneRun) add(hp *toneHopInfo, end int64) {
-	d := (hp.freq - r.f) / float64(r.misses+1)
-	if r.hops > 0 {
-		r.slope = max(-trackMaxSlope, min(trackMaxSlope, d))
-	}
 	r.f = hp.freq
 	r.misses = 0
-	r.hops++
 	r.lastEnd = end
 	if hp.class == hopHarmonic {
 		r.harmHops++
 	}
-	r.fMin = min(r.fMin, hp.freq)
-	r.fMax = max(r.fMax, hp.freq)
-	r.pMin = min(r.pMin, hp.power)
-	r.pMax = max(r.pMax, hp.power)
-	x := float64(end-r.firstEnd) / toneHop
-	y := hp.freq - r.fFirst
-	r.fitN++
-	r.fitX += x
-	r.fitY += y
-	r.fitXX += x * x
-	r.fitXY += x * y
-	r.fitYY += y * y
+	if !hp.steady {
+		r.unsteady++
+	}
+	if r.hops == 0 {
+		r.runFMin, r.runFMax = hp.freq, hp.freq
+	}
+	r.runFMin, r.runFMax = min(r.runFMin, hp.freq), max(r.runFMax, hp.freq)
+	i := r.hops % trackKeep
+	r.ringF[i] = hp.freq
+	r.ringX[i] = float64(end-r.firstEnd) / toneHop
+	r.ringP[i] = hp.power
+	r.hops++
+	// The slope that predicts the next hop: least squares over the latest
+	// few hops, so one noisy estimate (a codec's wobble) does not throw the
+	// prediction off the way a last difference would.
+	if r.hops >= 2 {
+		w := r.window(trackSlopeHops)
+		b, _ := w.fit()
+		r.slope = max(-trackMaxSlope, min(trackMaxSlope, b))
+	}
 }
 
-// fit returns the least-squares slope (Hz per hop) of the run's frequency
-// track and the RMS residual around that line.
-func (r *toneRun) fit() (slope, resid float64) {
-	n := r.fitN
-	if n < 2 {
+// toneWindow is the recent part of a run's track the shape test judges.
+type toneWindow struct {
+	n          int
+	x, f       [trackKeep]float64
+	fMin, fMax float64
+	pMin, pMax float64
+}
+
+func (r *toneRun) window(m int) toneWindow {
+	var w toneWindow
+	w.n = min(r.hops, m, trackKeep)
+	w.fMin, w.pMin = math.Inf(1), math.Inf(1)
+	// fMin/fMax are trimmed once both ways when the window is long enough:
+	// one hop of a window straddling the onset, or a noise burst, must not
+	// decide whether a tone is steady; vibrato moves every hop.
+	lo1, lo2, hi1, hi2 := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for k := 0; k < w.n; k++ {
+		i := (r.hops - w.n + k) % trackKeep
+		f := r.ringF[i]
+		w.x[k], w.f[k] = r.ringX[i], f
+		if f < lo1 {
+			lo1, lo2 = f, lo1
+		} else if f < lo2 {
+			lo2 = f
+		}
+		if f > hi1 {
+			hi1, hi2 = f, hi1
+		} else if f > hi2 {
+			hi2 = f
+		}
+		w.pMin, w.pMax = min(w.pMin, r.ringP[i]), max(w.pMax, r.ringP[i])
+	}
+	w.fMin, w.fMax = lo1, hi1
+	if w.n >= trackTrimHops {
+		w.fMin, w.fMax = lo2, hi2
+	}
+	return w
+}
+
+// fit returns the least-squares slope (Hz per hop) of the window's track
+// and the RMS residual around that line.
+func (w *toneWindow) fit() (slope, resid float64) {
+	n := float64(w.n)
+	if w.n < 2 {
 		return 0, 0
 	}
-	mx, my := r.fitX/n, r.fitY/n
-	sxx := r.fitXX - n*mx*mx
-	sxy := r.fitXY - n*mx*my
-	syy := r.fitYY - n*my*my
+	var mx, my float64
+	for k := 0; k < w.n; k++ {
+		mx += w.x[k]
+		my += w.f[k]
+	}
+	mx, my = mx/n, my/n
+	var sxx, sxy, syy float64
+	for k := 0; k < w.n; k++ {
+		dx, dy := w.x[k]-mx, w.f[k]-my
+		sxx += dx * dx
+		sxy += dx * dy
+		syy += dy * dy
+	}
 	if sxx > 0 {
 		slope = sxy / sxx
 	}
 	return slope, math.Sqrt(max(0, (syy-slope*sxy)/n))
 }
 
-// steady reports whether the run holds one frequency (no sweep), as fax and
-// SIT tones do.
+// steady reports whether the run recently held one frequency (no sweep), as
+// fax and SIT tones do.
 func (r *toneRun) steady() bool {
-	b, _ := r.fit()
-	return math.Abs(b) <= trackHarmMaxSlope && r.fMax-r.fMin <= max(trackSteadyHz, trackSteadyRel*r.f)
+	w := r.window(trackShapeHops)
+	b, _ := w.fit()
+	return math.Abs(b) <= trackHarmMaxSlope && w.fMax-w.fMin <= max(trackSteadyHz, trackSteadyRel*r.f)
 }
 
-// shapeOK checks the run's track: a line (steady tone or linear sweep), a
-// steady one if harmonics were seen, and a roughly steady level.
+// shapeOK checks the run's recent track. A beep either holds its frequency
+// (steady) or sweeps along a straight line at a constant rate; vibrato,
+// a singer's drift or a warbling tone does neither. Tones with harmonics and
+// tones in the sung-fundamental range must be steady.
 func (r *toneRun) shapeOK() bool {
-	if r.pMin <= 0 || r.pMax/r.pMin > trackMaxPowerRatio {
+	w := r.window(trackShapeHops)
+	if w.pMin <= 0 || w.pMax/w.pMin > trackMaxPowerRatio {
 		return false
 	}
-	n := r.fitN
-	if n < 3 {
+	low := r.harmHops > 0 || r.f < trackLowHz
+	rel := trackSteadyRelHigh
+	if low {
+		rel = trackSteadyRel
+	}
+	b, resid := w.fit()
+	if r.harmHops > 0 {
+		// A tone with harmonics is a beep only if it never wandered: a
+		// sustained vowel or hum holds still for 100 ms now and then.
+		return math.Abs(b) <= trackHarmMaxSlope && r.runFMax-r.runFMin <= max(trackHarmSteadyHz, trackSteadyRel*r.f)
+	}
+	if w.fMax-w.fMin <= max(trackSteadyHz, rel*r.f) {
 		return true
 	}
-	b, resid := r.fit()
-	if resid > max(trackMaxResidHz, trackMaxResidRel*r.f) {
+	if low || r.prevHops > 0 {
 		return false
 	}
-	if r.harmHops > 0 && math.Abs(b) > trackHarmMaxSlope {
+	return r.sweepOK(&w, b, resid)
+}
+
+// sweepOK accepts a linear sweep: long enough to judge, fast enough to be
+// deliberate, straight, and at the same rate in each third of the window.
+func (r *toneRun) sweepOK(w *toneWindow, b, resid float64) bool {
+	n := w.n
+	if n < sweepMinHops || samplesToMs(r.lastEnd-r.onset) < sweepMinDurMs {
 		return false
 	}
-	if (r.harmHops > 0 || r.f < trackLowHz) && r.fMax-r.fMin > max(trackSteadyHz, trackSteadyRel*r.f) {
+	if math.Abs(b) < sweepMinSlope || resid > max(sweepMaxResidHz, sweepMaxResidRel*r.f) {
 		return false
 	}
-	return true
+	lo, hi := math.Inf(1), 0.0
+	for k := 0; k < 3; k++ {
+		sl := segmentSlope(w.x[k*n/3:(k+1)*n/3], w.f[k*n/3:(k+1)*n/3])
+		if sl*b <= 0 {
+			return false
+		}
+		lo = min(lo, math.Abs(sl))
+		hi = max(hi, math.Abs(sl))
+	}
+	return hi <= sweepMaxRateRatio*lo
+}
+
+// segmentSlope is the least-squares slope of y over x.
+func segmentSlope(x, y []float64) float64 {
+	n := float64(len(x))
+	if n < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range x {
+		sx += x[i]
+		sy += y[i]
+		sxx += x[i] * x[i]
+		sxy += x[i] * y[i]
+	}
+	den := n*sxx - sx*sx
+	if den <= 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
 }
 
 // refineOnset walks back from the first steady window, 5 ms block by
@@ -223,24 +369,88 @@ func (r *toneRun) shapeOK() bool {
 // steady energy, and (when f > 0) most of it at f by a Goertzel filter, so a
 // codec's gain ramp counts as tone while preceding speech or noise does not.
 func (t *ToneDetector) refineOnset(firstEnd, now int64, f float64) int64 {
+	// The tone's level: mean of the latest 30 ms (a codec may warble it).
 	last := now/toneBlock - 1
-	steady := (t.blockEnergy(last) + t.blockEnergy(last-1)) / 2
-	start := (firstEnd - toneEnvBlocks*toneBlock) / toneBlock // first block of the first steady window
+	var steady float64
+	for b := last - toneEnvBlocks + 1; b <= last; b++ {
+		steady += max(0, t.blockEnergy(b)) / toneEnvBlocks
+	}
+	start := firstEnd / toneBlock // walk back from the end of the first tonal window
 	limit := max(0, (firstEnd-toneEnvBlocks*toneBlock-onsetSearchBackSamples)/toneBlock)
 	oldest := (t.samples+FrameSamples-toneRawRing)/toneBlock + 1
 	limit = max(limit, oldest)
 	coef := 2 * math.Cos(2*math.Pi*f/SampleRate)
-	b := start - 1
-	for ; b >= limit; b-- {
+	onset := start
+	gap := 0
+	for b := start - 1; b >= limit && gap <= onsetMaxGapBlocks; b-- {
 		e := t.blockEnergy(b)
-		if e < 0 || e < onsetMinFrac*steady {
+		if e < 0 {
 			break
 		}
-		if f > 0 && t.goertzelShare(b*toneBlock, coef) < onsetMinShare {
-			break
+		if f <= 0 && e < onsetMinFracNoFreq*steady {
+			break // without a frequency to check, energy alone decides, and no gaps
+		}
+		if e < onsetMinFrac*steady || (f > 0 && t.goertzelShare(b*toneBlock, coef) < onsetMinShare) {
+			// A short gap (a lost packet concealed badly) may separate the
+			// tone's true start from the run: look past it.
+			gap++
+			continue
+		}
+		onset, gap = b, 0
+	}
+	return max(0, onset*toneBlock)
+}
+
+// dualTone looks for a second tone near f that a 256-point window cannot
+// separate: a long window (up to 1024 samples, 7.8 Hz bins) over the run so
+// far, a second peak within ±200 Hz at most 10 dB down, and no mirror peak
+// on the other side (a codec's amplitude warble makes symmetric sidebands; a
+// second tone does not).
+func (t *ToneDetector) dualTone(f float64, onset, end int64) bool {
+	n := min(int64(toneLongWin), end-onset)
+	if n < toneLongWin/4 {
+		return false
+	}
+	for i := range t.seqLong {
+		t.seqLong[i] = 0
+	}
+	for i := int64(0); i < n; i++ {
+		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
+		t.seqLong[i] = w * float64(t.raw[(end-n+i)%toneRawRing])
+	}
+	t.fftLong.Coefficients(t.coefLong, t.seqLong[:])
+	binHz := float64(SampleRate) / toneLongWin
+	pw := func(k int) float64 {
+		if k < 1 || k >= len(t.coefLong) {
+			return 0
+		}
+		c := t.coefLong[k]
+		return real(c)*real(c) + imag(c)*imag(c)
+	}
+	kc := int(math.Round(f / binHz))
+	k1 := kc
+	for k := kc - 3; k <= kc+3; k++ {
+		if pw(k) > pw(k1) {
+			k1 = k
 		}
 	}
-	return max(0, (b+1)*toneBlock)
+	p1 := pw(k1)
+	span := int(dualSearchHz / binHz)
+	k2, p2 := 0, 0.0
+	for k := k1 - span; k <= k1+span; k++ {
+		if k >= k1-dualMainLobe && k <= k1+dualMainLobe {
+			continue
+		}
+		if p := pw(k); p > pw(k-1) && p >= pw(k+1) && p > p2 {
+			k2, p2 = k, p
+		}
+	}
+	if p2 < dualMinRatio*p1 {
+		return false
+	}
+	km := 2*k1 - k2
+	mirror := max(pw(km-1), pw(km), pw(km+1))
+	return mirror < dualMirrorRatio*p2
 }
 
 // goertzelShare returns the share of the 5 ms block at absolute sample s
@@ -291,7 +501,7 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 			// report, and end it only when the tone stops.
 			onset := r.onset
 			t.startRun(hp, end, res)
-			r.onset, r.refined, r.reported, r.qualified = onset, true, ToneBeep, true
+			r.onset, r.reported, r.qualified = onset, ToneBeep, true
 			r.sitStage = 0
 		default:
 			if r.open {
@@ -314,7 +524,11 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 		t.chain.valid = false
 	} else if r.open {
 		r.misses++
-		if r.misses > trackMaxMiss {
+		maxMiss := trackMaxMiss
+		if r.reported != ToneNone {
+			maxMiss = trackMaxMissReported
+		}
+		if r.misses > maxMiss {
 			t.endRun(res)
 		}
 	}
@@ -334,9 +548,6 @@ func (t *ToneDetector) startRun(hp *toneHopInfo, end int64, res *ToneResult) {
 		onset:    max(0, end-toneEnvBlocks*toneBlock),
 		f:        hp.freq,
 		fFirst:   hp.freq,
-		fMin:     hp.freq,
-		fMax:     hp.freq,
-		pMin:     math.Inf(1),
 	}
 	r := &t.run
 	r.add(hp, end)
@@ -353,7 +564,7 @@ func (t *ToneDetector) startRun(hp *toneHopInfo, end int64, res *ToneResult) {
 	}
 	if t.chain.valid && r.sitStage == 0 && hp.class == hopPure && end-t.chain.lastEnd <= chainGapSamples {
 		r.onset = t.chain.onset
-		r.refined = true
+		r.chainFirstEnd, r.chainF = t.chain.firstEnd, t.chain.f
 		r.prevHops = t.chain.hops
 	}
 	t.chain.valid = false
@@ -362,24 +573,42 @@ func (t *ToneDetector) startRun(hp *toneHopInfo, end int64, res *ToneResult) {
 // evaluate qualifies the open run and resolves holds.
 func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 	r := &t.run
-	if !r.refined && r.hops >= 3 {
-		r.onset = t.refineOnset(r.firstEnd, end, r.f)
-		r.refined = true
-	}
 	if r.silent || r.reported != ToneNone {
 		return
+	}
+	if !r.qualified {
+		// Until the run counts, re-measure its onset each hop: the tone's
+		// level and the run's frequency settle as evidence accumulates.
+		if r.prevHops > 0 {
+			r.onset = t.refineOnset(r.chainFirstEnd, end, r.chainF)
+		} else {
+			r.onset = t.refineOnset(r.firstEnd, end, r.f)
+		}
 	}
 	dur := samplesToMs(r.lastEnd - r.onset)
 	if !r.qualified {
 		minDur := int64(trackMinDurMs)
 		if r.harmHops > 0 {
+			// Tones with harmonics must show their steadiness in the run's
+			// own hops (not through a walked-back onset): 110 ms, or 150 ms
+			// in the sung range, where only voices make such tones.
 			minDur = trackHarmDurMs
+			if r.f < trackLowHz {
+				minDur = trackHarmLowDurMs
+			}
+			dur = samplesToMs(r.lastEnd - r.firstEnd + toneEnvBlocks*toneBlock)
 		}
 		hops := r.hops
 		if r.prevHops > 0 && r.hops >= 2 {
 			hops += r.prevHops
 		}
-		if hops < trackMinHops || dur < minDur || !r.shapeOK() {
+		if r.dual || hops < trackMinHops || dur < minDur || !r.shapeOK() {
+			return
+		}
+		if r.unsteady > 0 && t.dualTone(r.f, r.onset, end) {
+			// A beating envelope and a second peak in the long window:
+			// ringback, dial tone or another close pair, not a beep.
+			r.dual = true
 			return
 		}
 		r.qualified = true
@@ -434,7 +663,31 @@ func (t *ToneDetector) report(kind ToneKind, res *ToneResult) {
 	r := &t.run
 	r.reported = kind
 	r.hold = holdNone
-	emit(res, kind, ToneNone, r.f, r.onset, r.lastEnd)
+	emit(res, kind, ToneNone, r.freq(), r.onset, r.lastEnd)
+}
+
+// freq is the run's frequency as reported: the median of its latest hops,
+// so one concealed or noisy window does not decide it. A sweep reports
+// its latest frequency.
+func (r *toneRun) freq() float64 {
+	w := r.window(trackShapeHops)
+	if w.n == 0 {
+		return r.f
+	}
+	if math.Abs(r.slope) >= sweepMinSlope {
+		return r.f
+	}
+	v := w.f
+	n := w.n
+	for i := 1; i < n; i++ { // insertion sort of ≤ trackShapeHops values
+		for j := i; j > 0 && v[j] < v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // endRun closes the open run: Ended for a reported tone, resolution for a
@@ -446,32 +699,35 @@ func (t *ToneDetector) endRun(res *ToneResult) {
 		return
 	}
 	if r.reported != ToneNone {
-		emit(res, ToneNone, r.reported, r.f, r.onset, r.lastEnd)
+		emit(res, ToneNone, r.reported, r.freq(), r.onset, r.lastEnd)
 		return
 	}
 	dur := samplesToMs(r.lastEnd - r.onset)
 	if !r.qualified {
 		if r.harmHops == 0 && r.hops >= 2 && r.sitStage == 0 {
-			t.chain = toneChain{valid: true, onset: r.onset, lastEnd: r.lastEnd, hops: r.hops + r.prevHops}
+			t.chain = toneChain{valid: true, onset: r.onset, lastEnd: r.lastEnd, hops: r.hops + r.prevHops, firstEnd: r.firstEnd, f: r.f}
+			if r.prevHops > 0 {
+				t.chain.firstEnd, t.chain.f = r.chainFirstEnd, r.chainF
+			}
 		}
 		return
 	}
 	switch r.hold {
 	case holdCED:
-		emit(res, ToneBeep, ToneBeep, r.f, r.onset, r.lastEnd)
+		emit(res, ToneBeep, ToneBeep, r.freq(), r.onset, r.lastEnd)
 	case holdCNG:
 		if dur >= cngMinMs && dur <= cngMaxMs {
-			emit(res, ToneFaxCNG, ToneFaxCNG, r.f, r.onset, r.lastEnd)
+			emit(res, ToneFaxCNG, ToneFaxCNG, r.freq(), r.onset, r.lastEnd)
 		} else {
-			emit(res, ToneBeep, ToneBeep, r.f, r.onset, r.lastEnd)
+			emit(res, ToneBeep, ToneBeep, r.freq(), r.onset, r.lastEnd)
 		}
 	case holdSIT:
 		segOK := dur >= sitSegMinMs && dur <= sitSegMaxMs
 		switch {
 		case r.sitStage == 1 && segOK:
-			t.sit = toneSIT{stage: 1, onset: r.onset, lastEnd: r.lastEnd, f1: r.f, end1: r.lastEnd}
+			t.sit = toneSIT{stage: 1, onset: r.onset, lastEnd: r.lastEnd, f1: r.freq(), end1: r.lastEnd}
 		case r.sitStage == 1:
-			emit(res, ToneBeep, ToneBeep, r.f, r.onset, r.lastEnd)
+			emit(res, ToneBeep, ToneBeep, r.freq(), r.onset, r.lastEnd)
 		case r.sitStage == 2 && segOK:
 			t.sit.stage = 2
 			t.sit.lastEnd = r.lastEnd
