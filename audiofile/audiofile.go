@@ -10,7 +10,7 @@
 //
 // Every input is untrusted: headers that lie about sizes are clamped or
 // rejected, nothing is allocated from a size field before the bytes behind
-// it have been seen, decoded audio is capped at MaxDuration, and errors are
+// it have been seen, decoded audio is capped at MaxDurationMs, and errors are
 // single lines wrapping one of the package's sentinel errors.
 package audiofile
 
@@ -61,7 +61,7 @@ type Audio struct {
 
 // Limits on what Decode accepts.
 const (
-	// MaxDuration is the longest audio decoded: the analyzer works on call
+	// MaxDurationMs is the longest audio decoded: the analyzer works on call
 	// openings, and the cap bounds memory for any input.
 	MaxDurationMs = 30 * 60 * 1000
 	// sniffLen is how many leading bytes content sniffing looks at.
@@ -198,7 +198,7 @@ func isText(b []byte) bool {
 }
 
 // pcmSink collects 8 kHz output, resampling from the source rate if
-// needed, and enforces MaxDuration as samples arrive.
+// needed, and enforces MaxDurationMs as samples arrive.
 type pcmSink struct {
 	res    *dsp.Resampler
 	out    []int16
@@ -214,7 +214,8 @@ func newPCMSink(prefix string, rate int, estimate int64) (*pcmSink, error) {
 			return nil, errorf(ErrUnsupported, "unsupported format: %s sample rate %d Hz", prefix, rate)
 		}
 		s.res = r
-		estimate = estimate * dsp.SampleRate / int64(rate)
+		// Clamped first: "read to EOF" estimates are near 2^62.
+		estimate = min(estimate, 1<<40) * dsp.SampleRate / int64(rate)
 	}
 	// Preallocate from the estimate only within a modest bound: the
 	// estimate comes from a header that may lie.

@@ -19,7 +19,7 @@ var (
 	ErrEmpty = errors.New("no audio")
 	// ErrCorrupt: a header field is impossible or inconsistent.
 	ErrCorrupt = errors.New("corrupt file")
-	// ErrTooLong: the decoded audio would exceed MaxDuration.
+	// ErrTooLong: the decoded audio would exceed MaxDurationMs.
 	ErrTooLong = errors.New("audio too long")
 )
 
