@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -623,4 +624,88 @@ func BenchmarkDetectorProcess(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(dsp.FrameMs)*1e6/(float64(b.Elapsed().Nanoseconds())/float64(b.N)), "x_realtime")
+}
+
+// BenchmarkDetectorProcessNoTone is the detector's own share of the frame
+// path (VAD, segmentation, rules) with the tone detector replaced by a
+// no-op, to tell the stages' costs apart.
+func BenchmarkDetectorProcessNoTone(b *testing.B) {
+	pcm := enginetest.New(9, 140).Silence(800).Say(2, -22).Silence(900).Greeting(-20, 5, 6).Silence(400).
+		Tone(1000, 400, -20).Silence(1500).Render(enginetest.NoisePink, -50)
+	frames := len(pcm) / dsp.FrameSamples
+	cfg := engine.Config{Timers: engine.Timers{ToneTimeoutMs: 600000, DecisionTimeoutMs: 600000, NoSpeechTimeoutMs: 600000}}
+	d, _ := engine.NewDetector(cfg, engine.WithToneSource(&fakeTone{}))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == frames || d.Done() {
+			i = 0
+			d.Reset()
+		}
+		d.Process(pcm[i*dsp.FrameSamples : (i+1)*dsp.FrameSamples])
+		i++
+	}
+	b.ReportMetric(float64(dsp.FrameMs)*1e6/(float64(b.Elapsed().Nanoseconds())/float64(b.N)), "x_realtime")
+}
+
+// FuzzDetector feeds arbitrary audio (and an arbitrary ending: Finish, Stop
+// or Fail) and checks the event contract holds whatever comes in.
+func FuzzDetector(f *testing.F) {
+	seed := enginetest.New(1, 150).Silence(300).Say(2, -20).Silence(1000).Render(enginetest.NoiseWhite, -50)
+	buf := make([]byte, 2*len(seed))
+	for i, s := range seed {
+		binary.LittleEndian.PutUint16(buf[2*i:], uint16(s))
+	}
+	f.Add(buf, uint8(0), uint16(0))
+	f.Add([]byte{0, 0x80, 0xff, 0x7f}, uint8(1), uint16(2000))
+	f.Fuzz(func(t *testing.T, data []byte, ending uint8, noSpeechMs uint16) {
+		cfg := engine.Config{Timers: engine.Timers{NoSpeechTimeoutMs: int(noSpeechMs % 6000)}}
+		d, err := engine.NewDetector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []engine.Event
+		frame := make([]int16, dsp.FrameSamples)
+		for off := 0; off+1 < len(data) && !d.Done(); off += 2 * dsp.FrameSamples {
+			clear(frame)
+			for i := 0; i < dsp.FrameSamples && off+2*i+1 < len(data); i++ {
+				frame[i] = int16(binary.LittleEndian.Uint16(data[off+2*i:]))
+			}
+			evs = append(evs, d.Process(frame)...)
+		}
+		if !d.Done() {
+			switch ending % 3 {
+			case 0:
+				evs = append(evs, d.Finish()...)
+			case 1:
+				evs = append(evs, d.Stop()...)
+			default:
+				evs = append(evs, d.Fail(engine.ReasonMediaError, "fuzz")...)
+			}
+		}
+		if !d.Done() {
+			t.Fatal("not done after ending")
+		}
+		decisions, stops := 0, 0
+		for i, e := range evs {
+			if e.Type.Decision() {
+				decisions++
+			}
+			if e.Type == engine.EventStopped {
+				stops++
+				if i != len(evs)-1 {
+					t.Fatalf("amd_stopped not last: %s", seq(evs))
+				}
+			}
+			if !(e.Confidence >= 0 && e.Confidence <= 1) {
+				t.Fatalf("confidence %v", e.Confidence)
+			}
+			if e.AtMs > d.NowMs() || e.AtMs < 0 {
+				t.Fatalf("event at %d ms after %d ms of audio", e.AtMs, d.NowMs())
+			}
+		}
+		if stops != 1 || decisions > 1 {
+			t.Fatalf("%d stops, %d decisions: %s", stops, decisions, seq(evs))
+		}
+	})
 }
