@@ -539,7 +539,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"amdgw_engines_up 1", "amdgw_dialouts_total", "amdgw_notification_attempts_total"} {
+	for _, m := range []string{"amdgw_engines_up 1", "amdgw_notifications_pending 0", "amdgw_dialouts_total", "amdgw_notification_attempts_total"} {
 		if !strings.Contains(string(raw), m) {
 			t.Fatalf("metrics lack %q", m)
 		}

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -62,7 +65,18 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) *metrics {
 		defer g.mu.Unlock()
 		return float64(len(g.suspect))
 	})
-	reg.MustRegister(m.dialouts, m.events, m.attempts, m.attemptSeconds, m.lost, enginesUp, suspect,
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "amdgw_notifications_pending", Help: "Notifications stored and not yet delivered or given up (the outbox depth).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := g.store.PendingCount(ctx)
+		if err != nil {
+			return -1 // visible on a dashboard: the store does not answer
+		}
+		return float64(n)
+	})
+	reg.MustRegister(m.dialouts, m.events, m.attempts, m.attemptSeconds, m.lost, enginesUp, suspect, pending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -518,3 +518,15 @@ func (s *SQLite) Notifications(ctx context.Context, callID string) ([]Notificati
 	}
 	return out, rows.Err()
 }
+
+// PendingCount returns how many notifications wait for delivery.
+func (s *SQLite) PendingCount(ctx context.Context) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state='pending'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pending count: %w", err)
+	}
+	return n, nil
+}

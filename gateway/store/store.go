@@ -173,6 +173,8 @@ type Store interface {
 	NextDue(ctx context.Context, busy map[string]bool) (time.Time, bool, error)
 	// RecordAttempt stores the outcome of a delivery attempt.
 	RecordAttempt(ctx context.Context, id int64, o Outcome) error
+	// PendingCount returns how many notifications wait for delivery.
+	PendingCount(ctx context.Context) (int, error)
 	// Notifications returns a call's notifications in order.
 	Notifications(ctx context.Context, callID string) ([]Notification, error)
 
