@@ -98,7 +98,11 @@ Dial the test phone:
 
 curl -sS -X POST http://$GW/api/1.1/public/bot/demo-bot/smartassist/dialout \\
   -H 'Content-Type: application/json' -H "auth: $TOKEN" \\
-  -d '{"target":"sip:amd@$CALLEE","caller":"+15550001","notifyurl":"http://$SINK/notify","machineDetection":"detect","notifyHeaders":{"X-Demo":"make-run"}}'
+  -d '{"target":"sip:amd@$CALLEE;bye=end","caller":"+15550001","notifyurl":"http://$SINK/notify","machineDetection":"detect","notifyHeaders":{"X-Demo":"make-run"}}'
+
+(The phone answers and plays the greeting, then hangs up at its end. Other stories:
+ target "sip:reject-486@$CALLEE" → Failed "486 Busy Here"; "machineDetection":"disconnect" → amdd
+ hangs up on the machine and the interaction shows machineDetected.)
 
 Interactions: http://$GW/interactions?token=$TOKEN
 Ctrl-C stops everything.
