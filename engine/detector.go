@@ -174,7 +174,8 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs):
 		d.decide(EventHumanDetected, ReasonShortGreeting, d.humanConfidence(s))
 		d.stop(ReasonCompleted)
-	case s.SpeechMs < MinHumanSpeechMs && !s.InUtterance && now >= int64(c.Timers.NoSpeechTimeoutMs):
+	case s.SpeechMs < MinHumanSpeechMs && !s.InUtterance && now >= int64(c.Timers.NoSpeechTimeoutMs) &&
+		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs):
 		d.decide(EventNoSpeechDetected, ReasonSilence, d.noSpeechConfidence(now))
 		d.stop(ReasonCompleted)
 	case now >= int64(c.Timers.DecisionTimeoutMs):
@@ -199,7 +200,7 @@ func (d *Detector) afterMachine(s dsp.SegmentFrame, tr dsp.ToneResult) {
 	now := d.NowMs()
 	if tr.Detected != dsp.ToneNone && now-d.machineAtMs <= int64(d.cfg.Timers.ToneTimeoutMs) {
 		if !d.stoppedSpk {
-			ev := d.emit(EventMachineStoppedSpeaking, ReasonBeep, d.toneConfidence(tr))
+			ev := d.emit(EventMachineStoppedSpeaking, toneReason(tr.Detected), d.toneConfidence(tr))
 			setTone(ev, tr)
 			d.stoppedSpk = true
 		}

@@ -325,6 +325,14 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name: "late hello as the no-speech timer runs out",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(4900).Say(1, -20).Silence(2500).Render(enginetest.NoiseWhite, -55)
+			},
+			want:  "human_detected(short_greeting) stopped(completed)",
+			check: afterFirst(HumanLo, HumanHi),
+		},
+		{
 			name:  "decision timeout",
 			cfg:   engine.Config{Timers: engine.Timers{NoSpeechTimeoutMs: 9000, DecisionTimeoutMs: 3000}},
 			build: func(c *enginetest.Call) []int16 { return c.Silence(5000).Render(enginetest.NoiseWhite, -50) },
@@ -497,6 +505,15 @@ func TestDetectorToneTimeoutBoundary(t *testing.T) {
 			checkInvariants(t, evs, true)
 		})
 	}
+	t.Run("fax after the verdict", func(t *testing.T) {
+		evs := run(t, cfg, pcm, engine.WithToneSource(&fakeTone{at: int((m.AtMs + 1000) / dsp.FrameMs), kind: dsp.ToneFaxCED}))
+		if got, want := seq(evs), "machine_detected(long_greeting) machine_stopped_speaking(fax) tone_detected(fax) stopped(completed)"; got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+		if e, _ := find(evs, engine.EventToneDetected); e.ToneKind != engine.ToneFaxCED || e.ToneFrequencyHz != 1400 {
+			t.Errorf("tone evidence %+v", e)
+		}
+	})
 	t.Run("sit before speech", func(t *testing.T) {
 		evs := run(t, engine.Config{}, pcm, engine.WithToneSource(&fakeTone{at: 10, kind: dsp.ToneSIT}))
 		if got, want := seq(evs), "machine_detected(sit) tone_detected(sit) stopped(completed)"; got != want {

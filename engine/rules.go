@@ -45,13 +45,16 @@ package engine
 //     beep or a next phrase that starts just as the silence runs out is
 //     still heard.
 //  5. No speech. Less than MinHumanSpeechMs of speech by noSpeechTimeoutMs →
-//     amd_no_speech_detected (silence).
+//     amd_no_speech_detected (silence). Like the human rule it waits (up
+//     to MaxSoundDeferMs) while something is sounding, so a person who
+//     starts "Hello?" just as the timer runs out is heard.
 //  6. Timeout. No verdict by decisionTimeoutMs → amd_decision_timeout.
 //
 // After a human, no-speech or timeout verdict the detector is done:
 // amd_stopped (completed). After a machine verdict it keeps listening:
 // amd_machine_stopped_speaking once the greeting is followed by
-// greetingCompletionTimeoutMs of silence (greeting_ended) or a beep (beep);
+// greetingCompletionTimeoutMs of silence (greeting_ended) or a tone (beep,
+// or fax/sit for those tones);
 // amd_tone_detected when a tone is confirmed while toneTimeoutMs (counted from
 // the machine verdict) has not passed; amd_stopped after the tone
 // (completed) or when the tone timeout passes (timeout).
