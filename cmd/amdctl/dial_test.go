@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +17,10 @@ import (
 
 	"github.com/amd-engine/amd/call"
 	"github.com/amd-engine/amd/control"
+	"github.com/amd-engine/amd/daemon"
 	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/sip"
+	"github.com/rs/zerolog"
 )
 
 // scriptedEngine answers every dial by publishing a fixed script of events
@@ -160,5 +168,80 @@ func TestDialCommandEngineDown(t *testing.T) {
 	code := runDial([]string{"--engine", "ws://127.0.0.1:1/v1/control", "--target", "+1", "--caller", "x"}, &out, &errOut)
 	if code != exitDialNotPlaced || errOut.Len() == 0 {
 		t.Fatalf("exit %d stderr %q, want %d and a message", code, errOut.String(), exitDialNotPlaced)
+	}
+}
+
+// TestDialAgainstAmdd runs `amdctl dial --json` against a real amdd
+// (in-process) whose callee is SIPp answering 486: the JSON lines are the
+// control messages, the last one the failed status, and the exit status 0.
+func TestDialAgainstAmdd(t *testing.T) {
+	sippBin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (make deps installs sip-tester)")
+	}
+	svc, err := daemon.NewService(daemon.ServiceConfig{
+		SIP:           sip.Config{ListenAddr: "127.0.0.1:0", MediaIP: "127.0.0.1", RTPPortMin: 47200, RTPPortMax: 47300},
+		ControlListen: "127.0.0.1:0",
+		ControlToken:  "tok",
+		Log:           zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Shutdown(context.Background())
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	scenario, err := filepath.Abs("../../daemon/testdata/sipp/uas_busy.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sipp := exec.CommandContext(ctx, sippBin, "-sf", scenario, "-i", "127.0.0.1",
+		"-p", strconv.Itoa(port), "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error")
+	sipp.Dir = t.TempDir()
+	if err := sipp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- sipp.Wait() }()
+	defer func() { cancel(); <-sippDone }()
+	time.Sleep(300 * time.Millisecond)
+
+	var out, errOut bytes.Buffer
+	code := runDial([]string{"--engine", svc.ControlURL(), "--token", "tok", "--json",
+		"--target", fmt.Sprintf("sip:busy@127.0.0.1:%d", port), "--caller", "amdctl"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if last["status"] != "failed" || last["reason"] != "486 Busy Here" || last["endReason"] != "Failed" {
+		t.Fatalf("last line %v", last)
+	}
+	var first map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	if first["status"] != "trying" || first["callId"] == "" {
+		t.Fatalf("first line %v", first)
+	}
+	select {
+	case err := <-sippDone:
+		sippDone <- err
+		if err != nil {
+			t.Fatalf("sipp: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sipp did not finish (no ACK?)")
 	}
 }
