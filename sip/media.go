@@ -501,6 +501,20 @@ func (m *MediaSession) write(p []int16, lost bool) {
 	}
 }
 
+// PendingDTMF pops a key that arrived after the last frame was returned.
+// Keys normally ride on the next frame's FrameInfo; call this from the
+// owner goroutine when ReadFrame fails (BYE, timeout) so a final key is
+// not lost.
+func (m *MediaSession) PendingDTMF() (rune, bool) {
+	if m.dtmfN == 0 {
+		return 0, false
+	}
+	k := m.dtmfQ[0]
+	copy(m.dtmfQ[:], m.dtmfQ[1:m.dtmfN])
+	m.dtmfN--
+	return k, true
+}
+
 func (m *MediaSession) popFrame(pcm []int16) FrameInfo {
 	var fi FrameInfo
 	for i := range dsp.FrameSamples {
@@ -519,11 +533,7 @@ func (m *MediaSession) popFrame(pcm []int16) FrameInfo {
 	case kindOpus:
 		fi.Codec = CodecOpus
 	}
-	if m.dtmfN > 0 {
-		fi.DTMF = m.dtmfQ[0]
-		copy(m.dtmfQ[:], m.dtmfQ[1:m.dtmfN])
-		m.dtmfN--
-	}
+	fi.DTMF, _ = m.PendingDTMF()
 	m.cnt.frames.Add(1)
 	if fi.Lost {
 		m.cnt.concealedFrames.Add(1)
