@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/amd-engine/amd/dsp"
+	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 )

@@ -8,8 +8,8 @@ import (
 	"net/netip"
 	"time"
 
-	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/amd-engine/amd/dsp"
+	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/pion/rtp"
 )
 
