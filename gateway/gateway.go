@@ -349,6 +349,24 @@ func (g *Gateway) Dial(ctx context.Context, botID, appID string, req *DialoutReq
 		// AMD event for the interactions and filters what it notifies.
 	}
 	for {
+		select {
+		case <-conn.Done():
+			// The connection died after pick: the dial was certainly not
+			// sent, so another engine may take it.
+			skip[l.url] = true
+			next, nconn, perr := g.pool.pick(skip)
+			if perr != nil {
+				g.refused(res.CallID, ErrNoEngine)
+				g.metrics.dialouts.WithLabelValues("no_engine").Inc()
+				return DialResult{}, ErrNoEngine
+			}
+			if err := g.rebind(ctx, res.CallID, next.url); err != nil {
+				return DialResult{}, err
+			}
+			l, conn = next, nconn
+			continue
+		default:
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.DialAckTimeout)
 		_, err = conn.Dial(dctx, d)
 		cancel()
@@ -371,13 +389,10 @@ func (g *Gateway) Dial(ctx context.Context, botID, appID string, req *DialoutReq
 		if errors.Is(err, control.ErrAtCapacity) || errors.Is(err, control.ErrUnauthorized) {
 			skip[l.url] = true
 			if next, nconn, perr := g.pool.pick(skip); perr == nil {
-				l, conn = next, nconn
-				if uerr := g.store.UpdateCall(ctx, res.CallID, func(c *store.Call) ([]store.Notification, error) {
-					c.EngineURL = l.url
-					return nil, nil
-				}); uerr != nil {
-					return DialResult{}, fmt.Errorf("record call: %w", uerr)
+				if err := g.rebind(ctx, res.CallID, next.url); err != nil {
+					return DialResult{}, err
 				}
+				l, conn = next, nconn
 				continue
 			}
 			err = fmt.Errorf("%w: %v", ErrNoEngine, err)
@@ -393,6 +408,18 @@ func (g *Gateway) Dial(ctx context.Context, botID, appID string, req *DialoutReq
 		}
 		return DialResult{}, fmt.Errorf("%w: %v", ErrEngineRefused, err)
 	}
+}
+
+// rebind records that a call is being dialled on another engine.
+func (g *Gateway) rebind(ctx context.Context, callID, engineURL string) error {
+	err := g.store.UpdateCall(ctx, callID, func(c *store.Call) ([]store.Notification, error) {
+		c.EngineURL = engineURL
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record call: %w", err)
+	}
+	return nil
 }
 
 // refused closes the record of a call the engine never took. No

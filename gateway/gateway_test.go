@@ -101,13 +101,14 @@ func statuses(notes []gotNote) []string {
 }
 
 type harness struct {
-	t      *testing.T
-	gw     *Gateway
-	st     *store.SQLite
-	api    *httptest.Server
-	token  string
-	cancel context.CancelFunc
-	done   chan struct{}
+	t        *testing.T
+	gw       *Gateway
+	st       *store.SQLite
+	api      *httptest.Server
+	token    string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func testConfig(engines ...string) Config {
@@ -142,6 +143,10 @@ func startGateway(t *testing.T, cfg Config, dbPath string) *harness {
 }
 
 func (h *harness) stop() {
+	h.stopOnce.Do(h.doStop)
+}
+
+func (h *harness) doStop() {
 	h.cancel()
 	select {
 	case <-h.done:
@@ -591,5 +596,36 @@ func TestInteractionsListFiltersAndAuth(t *testing.T) {
 	}
 	if code, res := h.do("GET", "/api/1.1/public/bot/bot-1/interactions?limit=0", h.token, nil); code != 400 || res["field"] != "limit" {
 		t.Fatalf("bad limit: %d %v", code, res)
+	}
+}
+
+// TestRestartResumesLiveCall: the gateway stops while a call rings; the new
+// process re-subscribes to the call's engine and the call's later events
+// arrive and are notified as usual (nothing is resolved as lost).
+func TestRestartResumesLiveCall(t *testing.T) {
+	eng := newFakeEngine(t)
+	snk := newSink(t)
+	db := filepath.Join(t.TempDir(), "gw.db")
+	cfg := testConfig(eng.url())
+	cfg.EngineLossTimeout = 10 * time.Second
+	h1 := startGateway(t, cfg, db)
+	h1.waitEngines(1)
+	code, res := h1.dialout(dialBody("sip:slow@x.y", snk.srv.URL))
+	if code != 200 {
+		t.Fatalf("dialout %d %v", code, res)
+	}
+	id := res["callId"].(string)
+	h1.stop()
+	if n := len(snk.forCall(id)); n != 0 {
+		t.Fatalf("%d notifications before the answer", n)
+	}
+	h2 := startGateway(t, cfg, db)
+	waitUntil(t, "Answered and completed after restart", 10*time.Second, func() bool { return len(snk.forCall(id)) >= 2 })
+	if got := fmt.Sprint(statuses(snk.forCall(id))); got != "[Answered completed]" {
+		t.Fatalf("after restart: %s", got)
+	}
+	c, err := h2.st.GetCall(context.Background(), id)
+	if err != nil || c.Status != store.StatusCompleted {
+		t.Fatalf("record %+v %v", c, err)
 	}
 }

@@ -149,7 +149,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	busy := make(map[string]bool)
 	results := make(chan result, d.workers)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		// Attempts that finished with a real outcome while shutting down
+		// are recorded, so a delivered notification is not sent again.
+		wg.Wait()
+		close(results)
+		for r := range results {
+			d.record(ctx, r)
+		}
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
