@@ -124,6 +124,9 @@ type ToneDetector struct {
 	sit   toneSIT   // SIT sequencer
 	v21   toneV21   // V.21 preamble tracker
 
+	// lossy: the audio went through a lossy codec (SetLossyCodec).
+	lossy bool
+
 	// trace, when set (tests only), sees every hop's measurements.
 	trace func(end int64, pre tonePretestResult, hp toneHopInfo)
 }
@@ -157,6 +160,15 @@ func (t *ToneDetector) Reset() {
 	t.sit = toneSIT{}
 	t.v21 = toneV21{}
 }
+
+// SetLossyCodec tells the detector whether its audio went through a lossy
+// codec such as Opus. Such codecs drift a tone's pitch by up to ~1 % and
+// conceal lost packets with detuned audio, so the detector then accepts that
+// much wobble (judging only the latest 100 ms of a run); on a clean channel
+// (PCM, G.711, the default) a beep must hold its frequency within 0.3 % for
+// its whole length, which is what keeps a flute's or singer's vibrato out.
+// The setting survives Reset.
+func (t *ToneDetector) SetLossyCodec(lossy bool) { t.lossy = lossy }
 
 // Stats returns the work counters since the last Reset.
 func (t *ToneDetector) Stats() ToneStats { return t.stats }

@@ -453,3 +453,32 @@ func tsDetections(ev []tsEvent) []tsEvent {
 	}
 	return out
 }
+
+// tsFlute renders a melody of nearly pure notes (weak 2nd/3rd harmonics)
+// with a player's vibrato (rate ~5.5 Hz, depth as a fraction) and breathy
+// onsets: hold music's lead line.
+func tsFlute(rng *rand.Rand, ms, dbfs, depth float64) []float64 {
+	notes := []float64{523, 587, 659, 698, 784, 880, 988, 1047, 1175}
+	var out []float64
+	for len(out) < tsSamples(ms) {
+		f0 := notes[rng.IntN(len(notes))]
+		n := tsSamples(250 + rng.Float64()*400)
+		rate := 4.8 + rng.Float64()*1.5
+		ph0 := rng.Float64() * 2 * math.Pi
+		seg := make([]float64, n)
+		phase := 0.0
+		for i := range seg {
+			t := float64(i) / tsRate
+			f := f0 * (1 + depth*math.Sin(2*math.Pi*rate*t+ph0))
+			seg[i] = math.Sin(phase) + 0.08*math.Sin(2*phase) + 0.05*math.Sin(3*phase)
+			phase += 2 * math.Pi * f / tsRate
+		}
+		a := tsAmp(dbfs)
+		for i := range seg {
+			seg[i] *= a
+		}
+		out = append(out, tsRamp(seg, 25)...)
+		out = append(out, tsSilence(rng.Float64()*60)...)
+	}
+	return out[:tsSamples(ms)]
+}

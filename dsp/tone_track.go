@@ -40,11 +40,13 @@ const (
 	// vibrato (±2–6 %) sweeps far more than that in 110 ms, a beep does not.
 	trackLowHz         = 450.0
 	trackSteadyHz      = 2.0
-	trackTrimHops      = 6   // windows this long drop their extreme frequencies once
-	trackSlopeHops     = 5   // hops the predicting slope is fitted over
-	trackHarmSteadyHz  = 1.5 // whole-run frequency range allowed to a tone with harmonics
+	trackTrimHops      = 6    // windows this long drop their extreme frequencies once
+	trackSlopeHops     = 5    // hops the predicting slope is fitted over
+	trackSkipHops      = 2    // first hops of a run left out of its whole-run frequency range
+	trackWobbleRel     = 0.03 // a run broken off within this of the new hop's frequency hands on its wobble
+	trackHarmSteadyHz  = 1.5  // whole-run frequency range allowed to a tone with harmonics
 	trackSteadyRel     = 0.003
-	trackSteadyRelHigh = 0.01 // above trackLowHz: Opus wobbles a tone by up to ~0.8 % while it settles
+	trackSteadyRelHigh = 0.01 // when the level is mangled too: Opus wobbles a tone by up to ~0.8 % while it settles
 	// A sweep must last sweepMinDurMs (≥ sweepMinHops hops), move at least
 	// sweepMinSlope Hz per hop, stay within max(sweepMaxResidHz,
 	// sweepMaxResidRel·f) RMS of a line, and keep its rate within
@@ -126,6 +128,7 @@ type toneRun struct {
 	runFMin       float64
 	runFMax       float64
 	dual          bool // a hidden second tone was found: never a beep
+	wobbly        bool // continues a run that wandered in frequency (see step)
 	misses        int
 	f, slope      float64
 	fFirst        float64
@@ -135,6 +138,7 @@ type toneRun struct {
 	ringF     [trackKeep]float64 // frequency
 	ringX     [trackKeep]float64 // position in hops since the run's first hop
 	ringP     [trackKeep]float64 // peak power
+	ringU     [trackKeep]bool    // envelope not steady
 	qualified bool
 	hold      holdKind
 	sitStage  int      // 1..3 when the run is a candidate SIT segment
@@ -201,14 +205,19 @@ func (r *toneRun) add(hp *toneHopInfo, end int64) {
 	if !hp.steady {
 		r.unsteady++
 	}
-	if r.hops == 0 {
+	// The whole-run range skips the first hops, whose windows may still
+	// straddle the tone's start.
+	if r.hops == trackSkipHops {
 		r.runFMin, r.runFMax = hp.freq, hp.freq
 	}
-	r.runFMin, r.runFMax = min(r.runFMin, hp.freq), max(r.runFMax, hp.freq)
+	if r.hops >= trackSkipHops {
+		r.runFMin, r.runFMax = min(r.runFMin, hp.freq), max(r.runFMax, hp.freq)
+	}
 	i := r.hops % trackKeep
 	r.ringF[i] = hp.freq
 	r.ringX[i] = float64(end-r.firstEnd) / toneHop
 	r.ringP[i] = hp.power
+	r.ringU[i] = !hp.steady
 	r.hops++
 	// The slope that predicts the next hop: least squares over the latest
 	// few hops, so one noisy estimate (a codec's wobble) does not throw the
@@ -226,6 +235,7 @@ type toneWindow struct {
 	x, f       [trackKeep]float64
 	fMin, fMax float64
 	pMin, pMax float64
+	unsteady   int // hops whose envelope was not steady
 }
 
 func (r *toneRun) window(m int) toneWindow {
@@ -251,6 +261,9 @@ func (r *toneRun) window(m int) toneWindow {
 			hi2 = f
 		}
 		w.pMin, w.pMax = min(w.pMin, r.ringP[i]), max(w.pMax, r.ringP[i])
+		if r.ringU[i] {
+			w.unsteady++
+		}
 	}
 	w.fMin, w.fMax = lo1, hi1
 	if w.n >= trackTrimHops {
@@ -297,15 +310,20 @@ func (r *toneRun) steady() bool {
 // (steady) or sweeps along a straight line at a constant rate; vibrato,
 // a singer's drift or a warbling tone does neither. Tones with harmonics and
 // tones in the sung-fundamental range must be steady.
-func (r *toneRun) shapeOK() bool {
+func (r *toneRun) shapeOK(lossy bool) bool {
 	w := r.window(trackShapeHops)
 	if w.pMin <= 0 || w.pMax/w.pMin > trackMaxPowerRatio {
 		return false
 	}
 	low := r.harmHops > 0 || r.f < trackLowHz
-	rel := trackSteadyRelHigh
-	if low {
-		rel = trackSteadyRel
+	// A clean channel (PCM, G.711) delivers a beep's frequency to a fraction
+	// of a hertz, and the whole run must hold it: a flute's or singer's
+	// vibrato holds still only near its turning points. Behind a lossy codec
+	// (Opus: pitch drift, concealment) a wobble of up to 1 % is excused and
+	// only the latest window is judged.
+	rel := trackSteadyRel
+	if lossy && !low {
+		rel = trackSteadyRelHigh
 	}
 	b, resid := w.fit()
 	if r.harmHops > 0 {
@@ -313,7 +331,11 @@ func (r *toneRun) shapeOK() bool {
 		// sustained vowel or hum holds still for 100 ms now and then.
 		return math.Abs(b) <= trackHarmMaxSlope && r.runFMax-r.runFMin <= max(trackHarmSteadyHz, trackSteadyRel*r.f)
 	}
-	if w.fMax-w.fMin <= max(trackSteadyHz, rel*r.f) {
+	steadyTol := max(trackSteadyHz, rel*r.f)
+	if !lossy && (r.wobbly || r.runFMax-r.runFMin > steadyTol) && math.Abs(b) < sweepMinSlope {
+		return false
+	}
+	if w.fMax-w.fMin <= steadyTol {
 		return true
 	}
 	if low || r.prevHops > 0 {
@@ -504,10 +526,18 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 			r.onset, r.reported, r.qualified = onset, ToneBeep, true
 			r.sitStage = 0
 		default:
+			// A run that lost track of a tone gliding nearby (vibrato
+			// turning faster than the prediction) passes its unsteadiness
+			// on: the new run must not look steady just because it starts
+			// at a turning point.
+			wobbly := r.open && !r.qualified && end-r.lastEnd <= toneHop &&
+				math.Abs(hp.freq-r.f) <= trackWobbleRel*r.f &&
+				(r.wobbly || r.runFMax-r.runFMin > max(trackSteadyHz, trackSteadyRel*r.f))
 			if r.open {
 				t.endRun(res)
 			}
 			t.startRun(hp, end, res)
+			r.wobbly = wobbly
 		}
 		t.evaluate(end, res)
 		// Tonal (not speech) once the run is a confirmed or held tone; before
@@ -602,7 +632,7 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 		if r.prevHops > 0 && r.hops >= 2 {
 			hops += r.prevHops
 		}
-		if r.dual || hops < trackMinHops || dur < minDur || !r.shapeOK() {
+		if r.dual || hops < trackMinHops || dur < minDur || !r.shapeOK(t.lossy) {
 			return
 		}
 		if r.unsteady > 0 && t.dualTone(r.f, r.onset, end) {
@@ -704,7 +734,9 @@ func (t *ToneDetector) endRun(res *ToneResult) {
 	}
 	dur := samplesToMs(r.lastEnd - r.onset)
 	if !r.qualified {
-		if r.harmHops == 0 && r.hops >= 2 && r.sitStage == 0 {
+		// Only a good but short tone may start or extend a stepped beep: a run
+		// that failed for its shape (vibrato, a second tone) may not.
+		if r.harmHops == 0 && r.hops >= 2 && r.sitStage == 0 && !r.dual && !r.wobbly && r.shapeOK(t.lossy) {
 			t.chain = toneChain{valid: true, onset: r.onset, lastEnd: r.lastEnd, hops: r.hops + r.prevHops, firstEnd: r.firstEnd, f: r.f}
 			if r.prevHops > 0 {
 				t.chain.firstEnd, t.chain.f = r.chainFirstEnd, r.chainF
