@@ -3,7 +3,6 @@ package dsp
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/thesyncim/gopus"
 )
@@ -193,8 +192,15 @@ func checkConceal(pcm []int16, samples int) error {
 	return nil
 }
 
+// roundMagic is 1.5·2²³: adding it to a float32 of magnitude below 2²²
+// leaves no fraction bits, so the FPU's round-half-to-even does the rounding.
+const roundMagic = 12582912
+
 // floatToInt16 converts normalised float samples to int16 the way libopus's
 // FLOAT2INT16 does: scale by 32768, saturate, round half to even (lrintf).
+// The magic-number rounding is about twice as fast as math.RoundToEven on
+// this path (TestOpusFloatToInt16 proves them equal); the explicit float32
+// conversions keep the compiler from fusing the two steps.
 func floatToInt16(dst []int16, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
@@ -207,7 +213,7 @@ func floatToInt16(dst []int16, src []float32) {
 		case x != x: // NaN must not reach the integer conversion.
 			dst[i] = 0
 		default:
-			dst[i] = int16(math.RoundToEven(float64(x)))
+			dst[i] = int16(float32(float32(x+roundMagic) - roundMagic))
 		}
 	}
 }

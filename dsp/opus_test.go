@@ -831,6 +831,25 @@ func TestOpusFloatToInt16(t *testing.T) {
 			t.Errorf("floatToInt16(%g) = %d, want %d", tc.in, out[0], tc.want)
 		}
 	}
+	// Every integer and every half-way point of the int16 range, plus
+	// random values, must round exactly as math.RoundToEven (lrintf) does.
+	var src []float32
+	for k := -32769; k <= 32768; k++ {
+		src = append(src, float32(k)/32768, (float32(k)+0.5)/32768, (float32(k)+0.25)/32768)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200000 {
+		src = append(src, float32(rng.NormFloat64()*0.4))
+	}
+	got := make([]int16, len(src))
+	floatToInt16(got, src)
+	for i, v := range src {
+		x := float64(v * 32768)
+		want := int16(math.Max(-32768, math.Min(32767, math.RoundToEven(x))))
+		if got[i] != want {
+			t.Fatalf("floatToInt16(%g) = %d, want %d", v, got[i], want)
+		}
+	}
 }
 
 func TestOpusPacketSamples(t *testing.T) {
