@@ -637,3 +637,34 @@ func TestE2EShutdownHangsUpLiveCall(t *testing.T) {
 		t.Fatalf("sipp did not get the BYE: %v", err)
 	}
 }
+
+// TestE2EMediaTimeout: the callee answers and never sends RTP.
+func TestE2EMediaTimeout(t *testing.T) {
+	t.Parallel()
+	svc := startService(t, nil) // media timeout 3 s
+	sipp := startSIPp(t, "uas_silent.xml", nil, "")
+	c := connectClient(t, svc.url, "")
+	start := time.Now()
+	id := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:mute@127.0.0.1:%d", sipp.port)})
+	msgs := watch(t, c, id, 30*time.Second, nil)
+	t.Logf("%s after %v", render(msgs), time.Since(start).Round(time.Millisecond))
+	evs := amdEvents(msgs)
+	if len(evs) != 2 || evs[0] != engine.EventError || evs[1] != engine.EventStopped {
+		t.Fatalf("events %v, want amd_error then amd_stopped", evs)
+	}
+	for _, in := range msgs {
+		if in.AMD != nil && in.AMD.Event.Type == engine.EventError && in.AMD.Reason != engine.ReasonMediaTimeout {
+			t.Errorf("amd_error reason %q", in.AMD.Reason)
+		}
+	}
+	f := final(t, msgs)
+	if f.Status != call.StatusCompleted || f.EndReason != call.EndEngineDisconnected {
+		t.Fatalf("final %+v, want completed KoreVG-disconnected", f)
+	}
+	if c := f.Timings.ConnectDurationInMs; c < 2900 || c > 8000 {
+		t.Errorf("connect duration %d ms for a 3 s media timeout", c)
+	}
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp did not get the BYE: %v", err)
+	}
+}
