@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/gateway/store"
 )
 
 func TestDecodeDialoutAccepts(t *testing.T) {
@@ -184,4 +185,30 @@ func BenchmarkDecodeDialout(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzParseFilter: the interactions query parser never panics, and what it
+// accepts is within bounds.
+func FuzzParseFilter(f *testing.F) {
+	f.Add("Failed,Answered", "2026-11-25T09:00:00Z", "1764061200000", "10", "abc")
+	f.Add("", "", "", "", "")
+	f.Add(",,", "x", "-1", "501", "")
+	f.Fuzz(func(t *testing.T, status, from, to, limit, cursor string) {
+		q := map[string][]string{"status": {status}, "from": {from}, "to": {to}, "limit": {limit}, "cursor": {cursor}}
+		fl, fe := parseFilter(q)
+		if fe != nil {
+			if fe.Field == "" {
+				t.Fatalf("error without field: %v", fe)
+			}
+			return
+		}
+		if fl.Limit < 1 || fl.Limit > store.MaxPage {
+			t.Fatalf("limit %d accepted", fl.Limit)
+		}
+		for _, s := range fl.Status {
+			if s == "" || strings.TrimSpace(s) != s {
+				t.Fatalf("status %q accepted", s)
+			}
+		}
+	})
 }
