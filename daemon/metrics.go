@@ -10,7 +10,22 @@ import (
 // Metrics are amdd's Prometheus collectors, on a registry of their own so
 // that tests and embedders never collide with the global one. Label values
 // come from the closed sets in call and engine, pre-created so dashboards
-// show zeros rather than gaps.
+// show zeros rather than gaps. Served on /metrics:
+//
+//	amd_call_status_total{status}        status changes (trying, ringing, answered, completed, failed)
+//	amd_calls_ended_total{end_reason}    calls ended, by call.EndReason
+//	amd_dial_refused_total{code}         dials refused (invalid_field, at_capacity, internal)
+//	amd_events_total{event}              AMD events, by engine.EventType
+//	amd_decision_audio_ms                histogram: audio ms from answer to the decision
+//	amd_active_calls                     calls in progress
+//	amd_rtp_packets_total, amd_rtp_lost_total, amd_rtp_late_total, amd_decode_errors_total
+//	                                     media counters (added every 5 s of audio and at call end)
+//	amd_control_connections              open control connections
+//	amd_control_slow_consumers_total     connections dropped for reading too slowly
+//	amd_control_unauthorized_total       upgrades refused for the token
+//	amd_control_bad_messages_total       messages refused as malformed or invalid
+//
+// plus the Go runtime and process collectors.
 type Metrics struct {
 	Registry *prometheus.Registry
 
