@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 
@@ -120,17 +121,28 @@ type tsBeepCase struct {
 	tonalMs    int64   // if > 0: frames from onset+100 ms for this long must be ≥ 90 % Tonal
 }
 
-func tsCheckDetection(t *testing.T, c tsBeepCase) {
+func tsCheckDetection(t *testing.T, c tsBeepCase) (latencyMs, onsetErrMs int64, ok bool) {
 	t.Helper()
-	for _, p := range tsEvalDetection(t, c) {
+	r := tsEvalDetection(t, c)
+	for _, p := range r.problems {
 		t.Error(p)
 	}
+	return r.latencyMs, r.onsetErrMs, r.detected
+}
+
+// tsOutcome is how one case went.
+type tsOutcome struct {
+	detected   bool
+	latencyMs  int64 // first detection's frame end minus the true onset
+	onsetErrMs int64 // reported onset minus the true onset
+	problems   []string
 }
 
 // tsEvalDetection runs one case and returns what is wrong with the result.
-func tsEvalDetection(t *testing.T, c tsBeepCase) (problems []string) {
+func tsEvalDetection(t *testing.T, c tsBeepCase) (out tsOutcome) {
 	t.Helper()
-	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	problems := &out.problems
+	fail := func(format string, args ...any) { *problems = append(*problems, fmt.Sprintf(format, args...)) }
 	x := tsConcat(c.lead, c.tone, c.tail)
 	pcm := tsRender(t, x, uint64(len(c.name))*7919+uint64(len(x)), c.noise, c.dbfs, c.snr, c.codec)
 	onset := int64(len(c.lead)) * 1000 / dsp.SampleRate
@@ -164,9 +176,12 @@ func tsEvalDetection(t *testing.T, c tsBeepCase) (problems []string) {
 	want := max(1, c.count)
 	if len(dets) != want {
 		fail("got %d detections %+v, want %d (events %+v)", len(dets), dets, want, events)
-		return problems
+		return out
 	}
 	first := dets[0]
+	out.detected = true
+	out.latencyMs = first.AtMs - onset
+	out.onsetErrMs = first.OnsetMs - onset
 	if first.Detected != c.want {
 		fail("detected %v, want %v", first.Detected, c.want)
 	}
@@ -193,7 +208,7 @@ func tsEvalDetection(t *testing.T, c tsBeepCase) (problems []string) {
 		}
 		if ended == nil {
 			fail("no Ended event: %+v", events)
-			return problems
+			return out
 		}
 		if ended.Ended != c.want {
 			fail("ended %v, want %v", ended.Ended, c.want)
@@ -202,7 +217,7 @@ func tsEvalDetection(t *testing.T, c tsBeepCase) (problems []string) {
 			fail("ended duration %d ms, want %d ±40", ended.DurMs, c.wantDurMs)
 		}
 	}
-	return problems
+	return out
 }
 
 func tsFreqTol(f float64) (float64, float64) {
@@ -246,8 +261,27 @@ func TestToneDetectsBeeps(t *testing.T) {
 			}
 		}
 	}
+	var lat, onErr []float64
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { tsCheckDetection(t, c) })
+		t.Run(c.name, func(t *testing.T) {
+			l, e, ok := tsCheckDetection(t, c)
+			if ok {
+				lat = append(lat, float64(l))
+				onErr = append(onErr, math.Abs(float64(e)))
+			}
+		})
+	}
+	// The product target: amd_tone_detected p50 ≤ 150 ms after the beep starts.
+	sort.Float64s(lat)
+	sort.Float64s(onErr)
+	if len(lat) == 0 {
+		t.Fatal("no detections")
+	}
+	q := func(v []float64, p float64) float64 { return v[int(p*float64(len(v)-1))] }
+	t.Logf("%d beeps: detection latency p50 %.0f ms, p95 %.0f ms, max %.0f ms; |onset error| p50 %.0f ms, p95 %.0f ms, max %.0f ms",
+		len(lat), q(lat, .5), q(lat, .95), lat[len(lat)-1], q(onErr, .5), q(onErr, .95), onErr[len(onErr)-1])
+	if q(lat, .5) > 120 {
+		t.Errorf("latency p50 %.0f ms, want ≤ 120 ms", q(lat, .5))
 	}
 }
 
@@ -273,8 +307,8 @@ func TestToneDetectsBeepsOpus(t *testing.T) {
 					lead: tsSilence(500 + float64(i*37%200)), tone: tsSine(f, lv, dur), tail: tsSilence(600),
 					dbfs: lv, noise: nz, snr: 20, codec: codec, want: dsp.ToneBeep, fLo: lo, fHi: hi, maxLatency: 150,
 				}
-				if p := tsEvalDetection(t, c); len(p) > 0 {
-					failed = append(failed, c.name+": "+strings.Join(p, "; "))
+				if r := tsEvalDetection(t, c); len(r.problems) > 0 {
+					failed = append(failed, c.name+": "+strings.Join(r.problems, "; "))
 				}
 				total++
 			}
@@ -507,31 +541,37 @@ func TestToneDetectorFrameLengths(t *testing.T) {
 	}
 }
 
-// FuzzToneDetector feeds arbitrary audio in arbitrary frame sizes and checks
-// the result invariants: valid kinds, times inside the audio seen, every
-// Ended preceded by a Detected of the same kind.
+// FuzzToneDetector feeds a synthesised tone (frequency, length, level and a
+// second tone chosen by the fuzzer) mixed with arbitrary sample bytes, in
+// arbitrary frame sizes, and checks the result invariants: valid kinds, times
+// inside the audio seen, every Ended preceded by a Detected of the same kind.
 func FuzzToneDetector(f *testing.F) {
-	seed := tsToInt16(tsConcat(tsSine(1000, -10, 200), tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, -15), tsV21Flags(400, -10)))
-	b := make([]byte, 2*len(seed))
-	for i, v := range seed {
-		b[2*i], b[2*i+1] = byte(v), byte(uint16(v)>>8)
-	}
-	f.Add(b, uint8(160))
-	f.Add([]byte{0xff, 0x7f, 0x00, 0x80}, uint8(3))
-	f.Add(make([]byte, 4000), uint8(0))
-	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
-		// Bound the work per input: at most 400 frames (8 s of audio time).
-		pcm := make([]int16, min(len(data)/2, 400*dsp.FrameSamples))
-		for i := range pcm {
-			pcm[i] = int16(uint16(data[2*i]) | uint16(data[2*i+1])<<8)
+	f.Add(uint16(1000), uint16(0), uint8(10), uint8(15), []byte{}, uint8(160))
+	f.Add(uint16(2100), uint16(0), uint8(40), uint8(10), []byte{1, 2, 3, 4}, uint8(160))
+	f.Add(uint16(440), uint16(480), uint8(30), uint8(13), []byte{0xff, 0x7f, 0x00, 0x80}, uint8(3))
+	f.Add(uint16(1650), uint16(1850), uint8(20), uint8(20), make([]byte, 64), uint8(0))
+	f.Fuzz(func(t *testing.T, f1, f2 uint16, frames, level uint8, raw []byte, step uint8) {
+		// Bound the work per input: at most 200 frames of tone, 400 calls.
+		n := int(frames) % 200 * dsp.FrameSamples
+		x := make([]float64, n+len(raw)/2)
+		a := tsAmp(-float64(level % 60))
+		for i := 0; i < n; i++ {
+			x[i] = a * math.Sin(2*math.Pi*float64(f1%4000)*float64(i)/tsRate)
+			if f2 != 0 {
+				x[i] += a * math.Sin(2*math.Pi*float64(f2%4000)*float64(i)/tsRate)
+			}
 		}
+		for i := 0; i+1 < len(raw) && i/2 < len(x); i += 2 {
+			x[i/2] += float64(int16(uint16(raw[i]) | uint16(raw[i+1])<<8))
+		}
+		pcm := tsToInt16(x)
 		d := dsp.NewToneDetector()
+		d.SetLossyCodec(step%2 == 1)
 		open := dsp.ToneNone
-		n := int(step)
+		size := int(step)
 		var nowMs int64
-		for off, calls := 0, 0; (off < len(pcm) || off == 0) && calls < 400; off, calls = off+max(1, n), calls+1 {
-			frame := pcm[off:min(len(pcm), off+n)]
-			r := d.Process(frame)
+		for off, calls := 0, 0; (off < len(pcm) || off == 0) && calls < 400; off, calls = off+max(1, size), calls+1 {
+			r := d.Process(pcm[off:min(len(pcm), off+size)])
 			nowMs += dsp.FrameMs
 			if r.Detected > dsp.ToneSIT || r.Ended > dsp.ToneSIT {
 				t.Fatalf("invalid kind in %+v", r)
