@@ -17,6 +17,11 @@ import "math"
 //     qualifies then, so a flat-voiced TTS word still counts when it ends. Speech swings at the syllable rate; a noise level step,
 //     a click or a hum that fooled the VAD for a moment does not. Until a
 //     burst qualifies its frames count as silence.
+//   - Once someone has spoken, a burst whose peak stays ForegroundDB below
+//     the loudest speech so far (fading 2 dB/s) is background — babble, a
+//     TV, a distant talker — and never qualifies. (Frames inside a word
+//     are not gated: cutting a talker's own decays costs more than the
+//     background that runs on into a word.)
 //   - Long bursts count several words: people speak 2.5–3 words per second,
 //     so a word-like unit longer than MaxWordMs of unbroken voicing is
 //     counted again — a 3 s run-on greeting is six words, not one.
@@ -40,6 +45,7 @@ type Segmenter struct {
 	eMax      float64
 	wordLen   int // frames in the current word unit of the burst
 	counted   bool
+	fg        float64 // foreground level: the loudest qualified speech frame, fading
 
 	out SegmentFrame
 }
@@ -59,6 +65,12 @@ type SegmenterConfig struct {
 	UtteranceGapMs int
 	// ModulationDB is the least energy swing a burst must show (6).
 	ModulationDB float64
+	// ForegroundDB: once someone has spoken, a new burst whose peak stays
+	// this far below the loudest speech heard is background — distant
+	// talkers, a TV — not the callee (12: one talker's words peak within
+	// about ±6 dB of each other; babble heard with a call sits 15 dB and
+	// more below the person on the phone).
+	ForegroundDB float64
 }
 
 // Segmentation defaults.
@@ -68,6 +80,9 @@ const (
 	DefaultMaxWordMs      = 500
 	DefaultUtteranceGapMs = 800
 	DefaultModulationDB   = 6.0
+	DefaultForegroundDB   = 12.0
+	// fgDecayDBPerFrame lets the foreground level fade by 2 dB a second.
+	fgDecayDBPerFrame = 2.0 * FrameMs / 1000
 )
 
 func (c SegmenterConfig) withDefaults() SegmenterConfig {
@@ -85,6 +100,9 @@ func (c SegmenterConfig) withDefaults() SegmenterConfig {
 	}
 	if c.ModulationDB <= 0 {
 		c.ModulationDB = DefaultModulationDB
+	}
+	if c.ForegroundDB <= 0 {
+		c.ForegroundDB = DefaultForegroundDB
 	}
 	return c
 }
@@ -142,6 +160,7 @@ func (s *Segmenter) Config() SegmenterConfig { return s.cfg }
 func (s *Segmenter) Reset() {
 	s.frame = 0
 	s.open = false
+	s.fg = math.Inf(-1)
 	s.out = SegmentFrame{FirstSpeechMs: -1, PrevUtteranceEndMs: -1}
 }
 
@@ -154,6 +173,9 @@ func (s *Segmenter) Push(v VADFrame, tonal bool) SegmentFrame {
 	s.frame++
 	endMs := int64(s.frame) * FrameMs
 
+	// the foreground level fades slowly, so a new talker (or the same one,
+	// quieter, minutes later) is not shut out for ever
+	s.fg -= fgDecayDBPerFrame
 	if v.Speech && !tonal {
 		s.voicedFrame(k, v)
 	} else if s.open {
@@ -202,12 +224,16 @@ func (s *Segmenter) voicedFrame(k int, v VADFrame) {
 	}
 	s.wordLen++
 
+	if s.qualified && v.EnergyDB > s.fg {
+		s.fg = v.EnergyDB
+	}
 	if !s.qualified {
 		need := math.Max(s.cfg.ModulationDB, 2*v.NoiseSpreadDB)
-		if s.voiced < s.minWordF || s.eMax-s.eMin < need {
+		if s.voiced < s.minWordF || s.eMax-s.eMin < need || s.eMax < s.fg-s.cfg.ForegroundDB {
 			return
 		}
 		s.qualified = true
+		s.fg = math.Max(s.fg, s.eMax)
 		startMs := int64(s.start) * FrameMs
 		if o.FirstSpeechMs < 0 {
 			o.FirstSpeechMs = startMs

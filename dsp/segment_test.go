@@ -169,7 +169,7 @@ func TestSegmenterTonalFramesAreNotSpeech(t *testing.T) {
 
 func TestSegmenterConfigDefaults(t *testing.T) {
 	got := dsp.NewSegmenter(dsp.SegmenterConfig{MaxWordMs: 700}).Config()
-	want := dsp.SegmenterConfig{MinWordMs: 100, WordGapMs: 60, MaxWordMs: 700, UtteranceGapMs: 800, ModulationDB: 6}
+	want := dsp.SegmenterConfig{MinWordMs: 100, WordGapMs: 60, MaxWordMs: 700, UtteranceGapMs: 800, ModulationDB: 6, ForegroundDB: 12}
 	if got != want {
 		t.Fatalf("config %+v, want %+v", got, want)
 	}
@@ -244,4 +244,31 @@ func BenchmarkSegmenterPush(b *testing.B) {
 		s.Push(vf[i%len(vf)], false)
 	}
 	b.ReportMetric(float64(dsp.FrameMs)*1e6/(float64(b.Elapsed().Nanoseconds())/float64(b.N)), "x_realtime")
+}
+
+// TestSegmenterForeground: after the callee has spoken, speech 25 dB
+// quieter (a TV, distant talkers) is background and adds no words; with
+// the gate opened wide the same audio does count, so the gate is what
+// decides.
+func TestSegmenterForeground(t *testing.T) {
+	t.Parallel()
+	c := enginetest.New(21, 160)
+	pcm := c.Silence(500).Say(2, -15).Silence(1200).Say(5, -40).Silence(800).Render(enginetest.NoiseWhite, -65)
+	count := func(cfg dsp.SegmenterConfig) dsp.SegmentFrame {
+		v := dsp.NewVAD()
+		s := dsp.NewSegmenter(cfg)
+		var f dsp.SegmentFrame
+		for off := 0; off+dsp.FrameSamples <= len(pcm); off += dsp.FrameSamples {
+			f = s.Push(v.Process(pcm[off:off+dsp.FrameSamples]), false)
+		}
+		return f
+	}
+	gated := count(dsp.SegmenterConfig{})
+	open := count(dsp.SegmenterConfig{ForegroundDB: 100})
+	if gated.Utterances != 1 || gated.UtteranceEndMs > c.Spans()[0][1]+100 {
+		t.Errorf("background made speech: %d utterances, last speech at %d ms (talker ended at %d)", gated.Utterances, gated.UtteranceEndMs, c.Spans()[0][1])
+	}
+	if open.Words <= gated.Words || open.Utterances != 2 {
+		t.Errorf("without the gate the quiet phrase should count: %d words/%d utterances vs %d gated", open.Words, open.Utterances, gated.Words)
+	}
 }
