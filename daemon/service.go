@@ -35,6 +35,9 @@ type ServiceConfig struct {
 	ControlToken string
 	// PprofListen, when set, serves net/http/pprof there.
 	PprofListen string
+	// ControlQueue is each control connection's outbound queue length; 0
+	// means control.DefaultQueueSize.
+	ControlQueue int
 	// Manager configures calls (max calls, timeouts). Trunks and Metrics are
 	// filled in by the service.
 	Manager Config
@@ -102,7 +105,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	s.mgr = mgr
-	s.ctl = control.NewServer(mgr, control.WithToken(cfg.ControlToken), control.WithLogger(cfg.Log.With().Str("component", "control").Logger()))
+	s.ctl = control.NewServer(mgr, control.WithToken(cfg.ControlToken), control.WithQueueSize(cfg.ControlQueue), control.WithLogger(cfg.Log.With().Str("component", "control").Logger()))
 	fwd.pub = s.ctl
 	s.metrics.RegisterControl(s.ctl)
 	s.metrics.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
