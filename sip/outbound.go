@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/amd-engine/amd/call"
 	"github.com/emiago/sipgo"
 	ssip "github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
@@ -334,7 +335,9 @@ func (c *OutboundCall) run(waitCtx context.Context, timeout time.Duration) {
 func (c *OutboundCall) onResponse(res *ssip.Response) error {
 	code := res.StatusCode
 	switch {
-	case code == 100 && !c.sentTrying:
+	case code == 100 && !c.sentTrying && c.ringingAt.IsZero():
+		// sipgo may hand us a 100 after a 180 (responses are dispatched
+		// concurrently); a Trying after Ringing would move the status back.
 		c.sentTrying = true
 		c.emit(Progress{Kind: ProgressTrying, StatusCode: code, ReasonPhrase: res.Reason})
 	case code > 100 && code < 200:
@@ -493,4 +496,17 @@ func (c *OutboundCall) reinviteAnswer(body []byte) ([]byte, error) {
 		Addr:   netip.AddrPortFrom(netip.MustParseAddr(c.ua.cfg.MediaIP), la.Port()),
 		Codecs: []Codec{formats[0].Codec}, PayloadTypes: map[Codec]uint8{formats[0].Codec: formats[0].PayloadType},
 		DTMF: true, DTMFPayloadType: PayloadDTMF, Ptime: 20})
+}
+
+// EndReason maps a final progress to the shared end-reason vocabulary.
+// ProgressEnded returns "" because only the caller knows why it hung up
+// (application, machine verdict or engine error).
+func (p Progress) EndReason() call.EndReason {
+	switch p.Kind {
+	case ProgressRemoteBye:
+		return call.EndCallerDisconnected
+	case ProgressFailed:
+		return call.EndFailed
+	}
+	return ""
 }

@@ -29,8 +29,9 @@ func TestSIPpBusy(t *testing.T) {
 	if fr.Reason() != "486 Busy Here" || fr.ReasonCode() != "Busy Here" {
 		t.Errorf("reason %q / %q", fr.Reason(), fr.ReasonCode())
 	}
-	if want := []ProgressKind{ProgressTrying, ProgressRinging, ProgressFailed}; fmt.Sprint(kinds(ps)) != fmt.Sprint(want) {
-		t.Errorf("progress %v, want %v", kinds(ps), want)
+	// The 100 may be overtaken by the 180 inside sipgo; then it is dropped.
+	if got := fmt.Sprint(kinds(ps)); got != "[trying ringing failed]" && got != "[ringing failed]" {
+		t.Errorf("progress %v, want [trying ringing failed]", got)
 	}
 	if err := sp.wait(t, 10*time.Second); err != nil {
 		t.Fatalf("sipp: %v (our ACK missing?)", err)

@@ -24,7 +24,8 @@ import (
 // the answer), ;bye=end (BYE when the file ends), ;early=1 (183 with SDP
 // and the file as early media before answering), ;reject=CODE with
 // ;early=1 (play the file as early media, then fail: SIT + 404 style),
-// ;dtmf=DIGITS (RFC 4733 digits after the file).
+// ;dtmf=DIGITS (RFC 4733 digits after the file), ;rtp=none (answer but
+// send no RTP at all).
 type Behaviour struct {
 	Audio     string // file name without .wav; empty with Reject/NoAnswer
 	Reject    int
@@ -35,6 +36,8 @@ type Behaviour struct {
 	ByeAtEnd  bool
 	Early     bool
 	DTMF      string
+	// NoRTP answers but never sends RTP (media-timeout tests).
+	NoRTP bool
 }
 
 // ParseBehaviour reads the user part and URI parameters. defaults carries
@@ -87,6 +90,11 @@ func ParseBehaviour(user string, params map[string]string, defaults Behaviour) (
 				}
 			}
 			b.DTMF = v
+		case "rtp":
+			if v != "none" {
+				err = fmt.Errorf("want rtp=none")
+			}
+			b.NoRTP = true
 		case "transport", "user", "lr":
 			// standard URI parameters, not ours
 		default:

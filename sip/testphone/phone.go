@@ -289,6 +289,10 @@ func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	fileDone := make(chan struct{})
 	var swg sync.WaitGroup
 	startStream := func() {
+		if b.NoRTP {
+			close(fileDone)
+			return
+		}
 		swg.Add(1)
 		go func() {
 			defer swg.Done()

@@ -1,0 +1,229 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	amdsip "github.com/amd-engine/amd/sip"
+	"github.com/amd-engine/amd/sip/testphone"
+	"github.com/rs/zerolog"
+)
+
+func logger(t *testing.T) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+}
+
+func rtpRange(t *testing.T) (int, int) {
+	t.Helper()
+	for range 50 {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := c.LocalAddr().(*net.UDPAddr).Port &^ 1
+		c.Close()
+		if base > 20000 && base < 60000 {
+			return base, base + 14
+		}
+	}
+	t.Fatal("no port range")
+	return 0, 0
+}
+
+func newUA(t *testing.T, mediaTimeout time.Duration) *amdsip.UA {
+	t.Helper()
+	min, max := rtpRange(t)
+	u, err := amdsip.NewUA(amdsip.Config{ListenAddr: "127.0.0.1:0", MediaIP: "127.0.0.1", RTPPortMin: min, RTPPortMax: max,
+		PortDrain: 50 * time.Millisecond, MediaTimeout: mediaTimeout}, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func newPhone(t *testing.T) *testphone.Phone {
+	t.Helper()
+	p, err := testphone.New(testphone.Config{ListenAddr: "127.0.0.1:0", Audio: "testdata/tones_ulaw.wav", RingDelay: 50 * time.Millisecond}, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func await(t *testing.T, c *amdsip.OutboundCall, want amdsip.ProgressKind) amdsip.Progress {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case p, ok := <-c.Progress():
+			if !ok {
+				t.Fatalf("progress closed waiting for %v", want)
+			}
+			if p.Kind == want {
+				return p
+			}
+			if p.Kind.Final() {
+				t.Fatalf("got %v (%v) waiting for %v", p.Kind, p.Err, want)
+			}
+		case <-timeout:
+			t.Fatalf("timeout waiting for %v", want)
+		}
+	}
+}
+
+func TestMalformedSIPAndUnknownDialogs(t *testing.T) {
+	t.Parallel()
+	u := newUA(t, time.Second)
+	defer u.Close()
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(u.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	for _, junk := range []string{
+		"\x00\x01garbage",
+		"INVITE sip:x SIP/2.0\r\nVia: broken\r\n\r\n",
+		"SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n", // stray response
+		strings.Repeat("A", 1400),
+	} {
+		conn.Write([]byte(junk))
+	}
+	bye := fmt.Sprintf("BYE sip:amd@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-bye1\r\nFrom: <sip:x@127.0.0.1>;tag=a\r\nTo: <sip:amd@127.0.0.1>;tag=b\r\nCall-ID: nosuchcall\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", u.Addr(), local)
+	if _, err := conn.Write([]byte(bye)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer to stray BYE after garbage: %v", err)
+	}
+	if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 481") {
+		t.Fatalf("stray BYE answered %q", strings.SplitN(string(buf[:n]), "\r\n", 2)[0])
+	}
+	if st := u.Stats(); st.UnknownDialog != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	t.Parallel()
+	u := newUA(t, time.Second)
+	defer u.Close()
+	for _, tc := range []struct {
+		req amdsip.DialRequest
+		err error
+	}{
+		{amdsip.DialRequest{Target: "+4930123"}, amdsip.ErrUnknownTrunk},
+		{amdsip.DialRequest{Target: "nonsense"}, amdsip.ErrBadTarget},
+		{amdsip.DialRequest{Target: "sip:a@127.0.0.1", Codecs: []amdsip.Codec{"g729"}}, amdsip.ErrNoCodec},
+	} {
+		if _, err := u.Dial(context.Background(), tc.req); !errors.Is(err, tc.err) {
+			t.Errorf("%+v: %v, want %v", tc.req, err, tc.err)
+		}
+	}
+	if st := u.Stats(); st.PortsInUse != 0 || st.ActiveCalls != 0 {
+		t.Errorf("failed dials leaked resources: %+v", st)
+	}
+}
+
+func TestContextCancelSendsCancel(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	u := newUA(t, time.Second)
+	defer u.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := u.Dial(ctx, amdsip.DialRequest{Target: fmt.Sprintf("sip:noanswer@%s", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	await(t, c, amdsip.ProgressRinging)
+	cancel()
+	p := await(t, c, amdsip.ProgressFailed)
+	if !errors.Is(p.Err, amdsip.ErrCallerHangup) || p.StatusCode != 487 {
+		t.Fatalf("failed with %v / %d", p.Err, p.StatusCode)
+	}
+}
+
+func TestMediaTimeoutAfterAnswer(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	u := newUA(t, 300*time.Millisecond)
+	defer u.Close()
+	c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:x@%s;rtp=none", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	await(t, c, amdsip.ProgressAnswered)
+	start := time.Now()
+	_, err = c.Media().ReadFrame(make([]int16, 160), start.Add(5*time.Second))
+	if !errors.Is(err, amdsip.ErrMediaTimeout) {
+		t.Fatalf("want ErrMediaTimeout, got %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("timeout took %v", d)
+	}
+	_, err = c.Media().ReadFrame(make([]int16, 160), time.Now().Add(50*time.Millisecond))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("media timeout must persist, got deadline")
+	}
+}
+
+func TestUACloseHangsUpLiveCalls(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	u := newUA(t, 5*time.Second)
+	answered, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:x@%s", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, answered, amdsip.ProgressAnswered)
+	ringing, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:noanswer@%s", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, ringing, amdsip.ProgressRinging)
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := await(t, answered, amdsip.ProgressEnded); p.Kind != amdsip.ProgressEnded {
+		t.Fatal(p)
+	}
+	if p := await(t, ringing, amdsip.ProgressFailed); !errors.Is(p.Err, amdsip.ErrCallerHangup) {
+		t.Fatalf("ringing call: %v", p.Err)
+	}
+	if _, err := u.Dial(context.Background(), amdsip.DialRequest{Target: "sip:a@127.0.0.1"}); !errors.Is(err, amdsip.ErrClosed) {
+		t.Errorf("dial after close: %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		var got []string
+		for _, r := range ph.Records() {
+			got = append(got, r.Outcome)
+			if r.Outcome == "answered" && !r.RemoteBye {
+				t.Fatalf("phone call not ended by our BYE: %+v", r)
+			}
+		}
+		if len(got) == 2 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("phone saw %+v", ph.Records())
+}
