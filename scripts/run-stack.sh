@@ -50,7 +50,9 @@ cleanup() {
 	done
 	wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
 
 # wait_http URL NAME: poll until URL answers 2xx, or fail with the log.
 wait_http() {
