@@ -3,19 +3,21 @@ package bench
 // Why the tone detector's hot path uses gonum's dsp/fourier and not
 // github.com/mjibson/go-dsp/fft (the design card's first idea):
 //
-// Measured here (2 shared cores, Go 1.26, 256-point real frame, load average
-// ~10 from the rest of the team's builds, so absolute numbers are inflated;
-// the ratio held across runs):
+// Measured here (2 cores shared with the rest of the team's builds, load
+// average 8–15, Go 1.26, one 256-point real frame; best of 3 runs):
 //
-//	BenchmarkFFTGonum   ~4.5–11 µs/op     0 B/op     0 allocs/op
-//	BenchmarkFFTGoDSP   ~30–85 µs/op   ~15 kB/op    26 allocs/op
+//	BenchmarkFFTGonum    6.5 µs/op        0 B/op    0 allocs/op   (4.5 µs on a quiet machine)
+//	BenchmarkFFTGoDSP   23.2 µs/op   15 154 B/op   26 allocs/op
+//
+// go-dsp is 3–5× slower per transform even though it spreads each one over
+// both cores, and it allocates on every call.
 //
 // Reading go-dsp's source (fft/fft.go, fft/radix2.go at
 // v0.0.0-20180508042940-11479a337f12) explains the gap:
 //   - FFTReal converts the input to a new []complex128 (dsputils.ToComplex),
-//     radix2FFT allocates a temp and a bit-reversed copy, and every stage
-//     sends a freshly allocated *fft_work on a new channel: allocations grow
-//     with the transform, none can be reused.
+//     radix2FFT allocates a temp, a bit-reversed copy and a job channel per
+//     call, and sends a freshly allocated *fft_work for every block of every
+//     stage: nothing is reused between calls.
 //   - radix2FFT starts runtime.GOMAXPROCS(0) worker goroutines on every call
 //     (`for i := 0; i < num_workers; i++ { go worker() }`) and stops them with
 //     `defer close(jobs)`; nothing waits for them to exit, so they briefly
