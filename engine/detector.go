@@ -162,7 +162,7 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		setTone(ev, tr)
 		d.toneDetected(tr)
 		d.stop(ReasonCompleted)
-	case s.Words >= c.ThresholdWordCount && s.SpeechMs >= d.wordRuleMs:
+	case s.Words >= c.ThresholdWordCount && s.UtteranceEndMs-s.FirstSpeechMs >= d.wordRuleMs:
 		d.decide(EventMachineDetected, ReasonWordCount, d.machineConfidence(s))
 		d.machineAtMs = now
 		d.phase = phaseMachine

@@ -228,8 +228,8 @@ func scenarios() []scenario {
 			},
 			want: "machine_detected(word_count) machine_stopped_speaking(greeting_ended) stopped(stopped)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
-				if evs[0].WordCount < 5 || evs[0].SpeechMs < 5*engine.WordRuleMsPerWord || evs[0].SpeechMs >= engine.LongGreetingMs {
-					t.Errorf("word rule with %d words at %d ms of speech", evs[0].WordCount, evs[0].SpeechMs)
+				if evs[0].WordCount < 5 || evs[0].GreetingDurationMs < 5*engine.WordRuleMsPerWord || evs[0].SpeechMs >= engine.LongGreetingMs {
+					t.Errorf("word rule with %d words, %d ms of greeting, %d ms of speech", evs[0].WordCount, evs[0].GreetingDurationMs, evs[0].SpeechMs)
 				}
 			},
 		},
@@ -269,8 +269,8 @@ func scenarios() []scenario {
 			},
 			want: "machine_detected(word_count) machine_stopped_speaking(greeting_ended) stopped(stopped)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
-				if evs[0].SpeechMs >= engine.LongGreetingMs || evs[0].SpeechMs < 3*engine.WordRuleMsPerWord || evs[0].WordCount < 3 {
-					t.Errorf("word rule at %d ms of speech, %d words; want from %d ms", evs[0].SpeechMs, evs[0].WordCount, 3*engine.WordRuleMsPerWord)
+				if evs[0].SpeechMs >= engine.LongGreetingMs || evs[0].GreetingDurationMs < 3*engine.WordRuleMsPerWord || evs[0].WordCount < 3 {
+					t.Errorf("word rule at %d ms of greeting, %d words; want from %d ms", evs[0].GreetingDurationMs, evs[0].WordCount, 3*engine.WordRuleMsPerWord)
 				}
 			},
 		},

@@ -24,12 +24,14 @@ package engine
 //  1. Tone. A confirmed beep, fax tone (CED, CNG, V.21) or SIT before a
 //     decision → amd_machine_detected (reason beep | fax | sit), then
 //     amd_tone_detected, then amd_stopped.
-//  2. Word count. The greeting holds thresholdWordCount words AND
-//     thresholdWordCount × WordRuleMsPerWord of speech (600 ms a word, at
-//     most LongGreetingMs) → machine (word_count). The second condition
-//     keeps "Hello, the Brown residence, Amy speaking" human: people say
-//     five to seven words in 2–3 s when they answer with their name, and
-//     word units counted from energy are coarse.
+//  2. Word count. The greeting holds thresholdWordCount words AND has
+//     lasted thresholdWordCount × WordRuleMsPerWord (300 ms a word, at most
+//     LongGreetingMs) from its first word → machine (word_count). Nobody
+//     says N words in less time; when the count runs ahead of the clock,
+//     noise or babble is being counted. With the default of 9 words the
+//     rule needs 2.7 s; people answering with their name say 5–7 words in
+//     2–3 s ("Hello, the Brown residence, Amy speaking"), which is why the
+//     API's default is 9 and not Asterisk's 3.
 //  3. Long greeting. The greeting's speech reaches LongGreetingMs (3 s,
 //     more than a person says when answering) → machine (long_greeting).
 //  4. Short greeting. Speech of at least MinHumanSpeechMs (a real word, not a
@@ -54,18 +56,34 @@ package engine
 // amd_stopped (completed). After a machine verdict it keeps listening:
 // amd_machine_stopped_speaking once the greeting is followed by
 // greetingCompletionTimeoutMs of silence (greeting_ended) or a tone (beep,
-// or fax/sit for those tones);
-// amd_tone_detected when a tone is confirmed while toneTimeoutMs (counted from
-// the machine verdict) has not passed; amd_stopped after the tone
-// (completed) or when the tone timeout passes (timeout).
+// or fax/sit for those tones); amd_tone_detected when a tone is confirmed
+// while toneTimeoutMs (counted from the machine verdict) has not passed;
+// amd_stopped after the tone (completed) or when the tone timeout passes
+// (timeout).
 //
 // Finish (end of audio) before a decision decides from the evidence so far,
 // with reason audio_ended: no speech → no_speech; a greeting shorter than the
-// middle of the ambiguous zone → human; longer → machine. Stop emits only
+// middle of the ambiguous zone and under thresholdWordCount words → human;
+// otherwise → machine. Stop emits only
 // amd_stopped (stopped); Fail emits amd_error then amd_stopped.
 //
 // Every event's confidence is in [0, 1] and grows with the margins by which
 // the evidence cleared its thresholds (see evidence.go).
+//
+// Known limits, by design rather than by accident:
+//   - A recording that opens like a person — "Hello?", a pause longer than
+//     HumanSilenceMs, then "just kidding, leave a message" — is called human:
+//     at the moment of the verdict it is indistinguishable from a person
+//     waiting, and waiting longer for everyone would break the human
+//     latency budget (median under 1 s after the greeting ends). A pause
+//     shorter than HumanSilenceMs keeps the greeting open and the rest of
+//     it makes the machine verdict.
+//   - Greetings of 2.5–3 s of speech without a beep sit where people naming
+//     themselves and terse machines overlap; the rules lean human there.
+//   - A beep the tone detector does not confirm is heard as a short word.
+//   - Background talkers who start before the callee and never pause merge
+//     with the callee's first words (the foreground gate only keeps them out
+//     of later words).
 const (
 	// HumanSilenceMs is the silence after a short greeting that makes it a
 	// person's. Asterisk waits 800 ms; a little longer gives a voicemail's
@@ -83,12 +101,10 @@ const (
 	// MinHumanSpeechMs is the least speech that is a greeting rather than a
 	// click, cough or line hit.
 	MinHumanSpeechMs = 200
-	// WordRuleMsPerWord is the speech each of thresholdWordCount words must
-	// account for before the word rule fires: a read greeting's slow pace.
-	// People answering with their name say 5–7 words in 2–3 s ("Hello, the
-	// Brown residence, Amy speaking"), so words alone, counted from energy,
-	// cannot tell them from a machine; from a threshold of 5 up the rule
-	// needs LongGreetingMs of speech, a lower threshold makes it more eager.
+	// WordRuleMsPerWord is the greeting time each of thresholdWordCount
+	// words must account for before the word rule fires: 3.3 words a
+	// second, faster than people speak, so a count that runs ahead of it is
+	// counting something else (noise bursts, babble).
 	WordRuleMsPerWord = 300
 	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
 	// tone being confirmed, a burst not yet qualified — holds back the
