@@ -165,3 +165,29 @@ func checkTones(t *testing.T, pcm []int16) {
 		t.Errorf("first part has 1000 Hz share %.2f", r)
 	}
 }
+
+func TestSIPpEarlyMediaThen404(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_early_media_404.xml", "")
+	u := newTestUA(t)
+	c, err := u.Dial(context.Background(), DialRequest{Target: fmt.Sprintf("sip:intercept@%s", sp.addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	em := waitFor(t, c, ProgressEarlyMedia, 10*time.Second)
+	if em.Codec != CodecPCMA || em.StatusCode != 183 {
+		t.Errorf("early media %+v", em)
+	}
+	pcm := readAudio(t, c.Media(), 1200*time.Millisecond, 4*time.Second)
+	checkTones(t, pcm)
+	ps := collect(t, c, 10*time.Second)
+	last := ps[len(ps)-1]
+	var fr *FinalResponseError
+	if last.Kind != ProgressFailed || !errors.As(last.Err, &fr) || fr.Reason() != "404 Not Found" {
+		t.Fatalf("after early media: %v %v", kinds(ps), last.Err)
+	}
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
