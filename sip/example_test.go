@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
-	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/amd-engine/amd/dsp"
+	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/rs/zerolog"
 )
 
