@@ -31,8 +31,10 @@ type fakeEngine struct {
 	script func(d control.Dial) []any
 	// refuse, when set, refuses dials.
 	refuse error
-	wg     sync.WaitGroup
-	stopCh chan struct{}
+	// ackDelay delays the dial's ack (the engine is slow, not dead).
+	ackDelay time.Duration
+	wg       sync.WaitGroup
+	stopCh   chan struct{}
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
@@ -107,10 +109,16 @@ func (f *fakeEngine) publish(callID string, msg any) {
 func (f *fakeEngine) Dial(ctx context.Context, d control.Dial) (string, error) {
 	f.mu.Lock()
 	f.dials = append(f.dials, d)
-	refuse, stopCh := f.refuse, f.stopCh
+	refuse, stopCh, delay := f.refuse, f.stopCh, f.ackDelay
 	f.mu.Unlock()
 	if refuse != nil {
 		return "", refuse
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-stopCh:
+		}
 	}
 	events := f.script(d)
 	// One goroutine per call publishes its events in order, as a call's

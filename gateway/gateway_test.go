@@ -629,3 +629,41 @@ func TestRestartResumesLiveCall(t *testing.T) {
 		t.Fatalf("record %+v %v", c, err)
 	}
 }
+
+// TestSlowDialAck: the engine acks a dial after the gateway stopped
+// waiting. The gateway cannot know whether the call exists, so it neither
+// fails the request nor dials again elsewhere: it answers 200, keeps the
+// call suspect, and the call's events settle it.
+func TestSlowDialAck(t *testing.T) {
+	eng := newFakeEngine(t)
+	other := newFakeEngine(t)
+	snk := newSink(t)
+	cfg := testConfig(eng.url(), other.url())
+	cfg.DialAckTimeout = 100 * time.Millisecond
+	cfg.EngineLossTimeout = 5 * time.Second
+	h := startGateway(t, cfg, "")
+	h.waitEngines(2)
+	for _, e := range []*fakeEngine{eng, other} {
+		e.mu.Lock()
+		e.ackDelay = 400 * time.Millisecond
+		e.mu.Unlock()
+	}
+	code, res := h.dialout(dialBody("sip:human@x.y", snk.srv.URL))
+	if code != 200 {
+		t.Fatalf("dialout %d %v", code, res)
+	}
+	id := res["callId"].(string)
+	waitUntil(t, "completed", 10*time.Second, func() bool { return len(snk.forCall(id)) >= 4 })
+	if got := fmt.Sprint(statuses(snk.forCall(id))); got != "[Answered Call-In-Progress/amd_human_detected Call-In-Progress/amd_stopped completed]" {
+		t.Fatalf("after a slow ack: %s", got)
+	}
+	if n := len(eng.dialed()) + len(other.dialed()); n != 1 {
+		t.Fatalf("the call was dialled %d times", n)
+	}
+	h.gw.mu.Lock()
+	_, suspect := h.gw.suspect[id]
+	h.gw.mu.Unlock()
+	if suspect {
+		t.Fatal("call still suspect after its events")
+	}
+}
