@@ -15,20 +15,30 @@ import (
 //  1. pretest (tone_pretest.go): frame energy floor, zero-crossing period
 //     regularity with hysteresis, and the normalised residual of an order-2
 //     linear predictor. A pure tone passes all three; speech, noise and
-//     dual tones usually fail one, so most of them never reach the FFT.
+//     dual tones usually fail one, so most of them never reach the FFT
+//     (~5 % of speech-like frames, 0–23 % of espeak-ng speech and song).
 //  2. spectrum (tone_spectrum.go): two 256-point Hann-windowed real FFTs per
 //     frame, one every 10 ms hop, on the last 32 ms of audio. Each hop is
-//     classified as a pure tone, a tone with harmonics, a V.21 FSK hop or
-//     nothing, with the peak frequency refined by log-parabolic interpolation,
-//     and gated by a 5 ms envelope steadiness test that rejects close dual
-//     tones (440+480 Hz beats) which one FFT bin cannot resolve.
-//  3. tracking (tone_track.go): hops join runs of a stable (or smoothly
-//     sweeping) frequency; a run is confirmed as a beep once ~60 ms of tone
-//     are established. Tones that could be something more specific are held:
-//     2100 Hz until 400 ms (fax CED), 1100 Hz until the burst ends (fax CNG is
-//     a 0.5 s burst), and SIT first-segment frequencies until the triplet
-//     resolves. A held tone that turns out not to be special is reported as a
-//     beep then, with its true onset.
+//     classified as a pure tone (one peak holding ≥ 93 % of the in-band
+//     energy; below 450 Hz also free of harmonics), a tone with weak
+//     harmonics (fundamental ≥ 300 Hz, steady 5 ms envelope), a V.21 FSK hop
+//     or nothing, with the peak frequency refined by log-parabolic
+//     interpolation (±1 Hz).
+//  3. tracking (tone_track.go): hops join runs of a stable (or linearly
+//     sweeping) frequency; a run is confirmed as a beep once 60 ms of tone
+//     are established and its track passes the shape test (steady within
+//     0.3 % on a clean channel, 1 % behind a lossy codec; or a straight
+//     sweep). A run whose envelope beat (close dual tones such as 440+480 Hz,
+//     which one 31 Hz bin cannot separate) is vetoed by a 1024-point FFT
+//     over the run that finds the second tone. Tones that could be something
+//     more specific are held: 2100 Hz until 400 ms (fax CED), 1100 Hz until
+//     the burst ends (fax CNG is a 0.5 s burst), and SIT first-segment
+//     frequencies until the triplet resolves. A held tone that turns out not
+//     to be special is reported as a beep then, with its true onset.
+//
+// The onset is measured, not assumed: from the run's first hop the detector
+// walks back over 5 ms blocks whose energy lies at the tone's frequency
+// (Goertzel), across a codec's ramp-in and short dropouts.
 
 // ToneKind says which kind of tone a ToneDetector recognised.
 type ToneKind uint8

@@ -29,9 +29,12 @@ const (
 	hopHarmTotalFrac = 0.9
 	hopHarmMaxRatio  = 0.35
 	hopHarmMaxBelow  = 0.04
-	// hopMaxEnvRatio bounds max/min of the 5 ms block energies across the
-	// last 30 ms: a steady tone stays near 1.2 (partial periods at 300 Hz),
-	// two tones 40–140 Hz apart beat far beyond it.
+	// A hop's envelope is steady when max/min of its 5 ms block energies
+	// across the last 30 ms stays within hopMaxEnvRatio: a clean tone stays
+	// near 1.2 (partial periods at 300 Hz), two tones 40–140 Hz apart beat
+	// far beyond it, and so does Opus concealing a lost packet. Harmonic
+	// hops must be steady; a run of pure hops with unsteady ones among them
+	// must pass the long-window dual-tone veto before it counts.
 	hopMaxEnvRatio = 1.8
 	toneEnvBlocks  = 6
 	// A monotonic level change (a codec ramping a tone in or out, a fade)

@@ -5,101 +5,116 @@ import "math"
 // Tracking: hops join runs; runs become beeps, or are held until they can be
 // told apart from fax and SIT tones.
 const (
-	// trackMaxMiss hops (40 ms) a run may skip without ending: a fax CED
-	// phase reversal or a lost Opus packet spoils two or three windows.
-	trackMaxMiss = 4
-	// trackMaxMissReported hops (100 ms) a reported tone may drop out before
-	// it is Ended: Opus concealment of a lost packet and the decoder's
-	// ramp back in can silence a beep for ~80 ms.
+	// Run continuity. A hop continues a run if it lands within
+	// max(trackTolHz, trackTolRel·f) of the frequency predicted from the
+	// run's slope (least squares over trackSlopeHops); a run survives
+	// trackMaxMiss non-tonal hops (a fax CED phase reversal spoils two or
+	// three windows), a reported tone trackMaxMissReported (Opus concealment
+	// and the decoder's ramp back in can blank a beep for ~80 ms) and may
+	// come back detuned by up to trackTolReturnRel.
+	trackTolHz           = 8.0
+	trackTolRel          = 0.012
+	trackTolReturnRel    = 0.02
+	trackSlopeHops       = 5
+	trackMaxSlope        = 60.0 // Hz per 10 ms hop: sweeps up to 6 kHz/s
+	trackMaxMiss         = 4
 	trackMaxMissReported = 10
-	// A run is a beep once it has trackMinHops tonal hops and 60 ms of tone
-	// since its onset: every ≥ 80 ms beep gets there even when a codec eats
-	// its first 20 ms, and 32 ms windows land a confirmation ~70–100 ms after
-	// the true start. Shorter blips (a click, a syllable) do not.
+
+	// Confirmation. A run is a beep once it has trackMinHops tonal hops and
+	// trackMinDurMs of tone since its onset: every ≥ 80 ms beep gets there
+	// even when a codec eats its first 20 ms, and 32 ms windows land the
+	// confirmation ~70–100 ms after the true start; a click or a syllable
+	// does not. A tone with harmonics must show trackHarmDurMs of its own
+	// hops (trackHarmLowDurMs below trackLowHz, where only voices make such
+	// tones).
 	trackMinHops      = 4
 	trackMinDurMs     = 60
-	trackHarmDurMs    = 110 // harmonic-rich tones must last longer: sung vowels drift
-	trackHarmLowDurMs = 150 // … and longer still below trackLowHz
-	// A hop continues a run if it lands within max(trackTolHz, trackTolRel·f)
-	// of the frequency predicted from the run's slope.
-	trackTolHz  = 8.0
-	trackTolRel = 0.012
-	// trackTolReturnRel: tolerance for a reported tone returning after a dropout.
-	trackTolReturnRel = 0.02
-	// trackMaxSlope (Hz per 10 ms hop) allows descending sweeps up to 6 kHz/s.
-	trackMaxSlope = 60.0
-	// A run's frequency track must be a straight line (steady or linear sweep)
-	// within max(trackMaxResidHz, trackMaxResidRel·f) RMS: vibrato is not.
-	trackMaxResidHz  = 2.5
-	trackMaxResidRel = 0.003
-	// trackHarmMaxSlope: a tone with harmonics must be steady, not sweep.
-	trackHarmMaxSlope = 1.0
-	// Tones with harmonics, and tones below trackLowHz (the range of a sung
-	// fundamental), must also hold their frequency within
-	// max(trackSteadyHz, trackSteadyRel·f) over the whole run: a singer's
-	// vibrato (±2–6 %) sweeps far more than that in 110 ms, a beep does not.
-	trackLowHz         = 450.0
+	trackHarmDurMs    = 110
+	trackHarmLowDurMs = 150
+	trackLowHz        = 450.0 // top of the sung-fundamental range
+
+	// Shape. A beep holds its frequency or sweeps along a straight line. On a
+	// clean channel (PCM, G.711) the whole run, bar its first trackSkipHops
+	// (windows straddling the start), must stay within
+	// max(trackSteadyHz, trackSteadyRel·f): vibrato (±1–3 %) holds still
+	// only near its turning points. Behind a lossy codec (SetLossyCodec) the
+	// latest trackShapeHops hops, trimmed of their extremes once
+	// (trackTrimHops), may wobble by trackSteadyRelHigh. A tone with
+	// harmonics must never wander more than trackHarmSteadyHz nor slope more
+	// than trackHarmMaxSlope Hz per hop. The peak power may vary by at most
+	// trackMaxPowerRatio (9 dB) across the window.
 	trackSteadyHz      = 2.0
-	trackTrimHops      = 6    // windows this long drop their extreme frequencies once
-	trackSlopeHops     = 5    // hops the predicting slope is fitted over
-	trackSkipHops      = 2    // first hops of a run left out of its whole-run frequency range
-	trackWobbleRel     = 0.03 // a run broken off within this of the new hop's frequency hands on its wobble
-	trackHarmSteadyHz  = 1.5  // whole-run frequency range allowed to a tone with harmonics
 	trackSteadyRel     = 0.003
-	trackSteadyRelHigh = 0.01 // when the level is mangled too: Opus wobbles a tone by up to ~0.8 % while it settles
+	trackSteadyRelHigh = 0.01
+	trackHarmSteadyHz  = 1.5
+	trackHarmMaxSlope  = 1.0
+	trackMaxPowerRatio = 8.0
+	trackSkipHops      = 2
+	trackTrimHops      = 6
+	trackShapeHops     = 10
+	trackKeep          = 16 // hops of a run's track kept (ring)
+	// trackWobbleRel: a run that loses a tone gliding within this of its
+	// frequency (vibrato turning faster than the prediction) hands its
+	// unsteadiness on to the run that picks the tone up.
+	trackWobbleRel = 0.03
 	// A sweep must last sweepMinDurMs (≥ sweepMinHops hops), move at least
 	// sweepMinSlope Hz per hop, stay within max(sweepMaxResidHz,
 	// sweepMaxResidRel·f) RMS of a line, and keep its rate within
-	// sweepMaxRateRatio across the run's thirds: vibrato fails the last two.
+	// sweepMaxRateRatio across the window's thirds: vibrato fails the last two.
 	sweepMinDurMs     = 110
 	sweepMinHops      = 9
 	sweepMinSlope     = 2.0
 	sweepMaxResidHz   = 1.0
 	sweepMaxResidRel  = 0.001
 	sweepMaxRateRatio = 1.6
-	trackKeep         = 16 // hops of a run's track kept for the shape test
-	trackShapeHops    = 10 // the shape test's window: the latest 100 ms of tonal hops
-	// trackMaxPowerRatio bounds the peak-power range over a run (9 dB).
-	trackMaxPowerRatio = 8.0
-	// The onset is the earliest 5 ms block, contiguous with the steady tone,
-	// that holds at least onsetMinFrac (−20 dB) of the steady energy and
-	// onsetMinShare of its energy at the tone's frequency. Codecs (Opus/SILK)
-	// ramp a tone's level up over ~100 ms; the onset is where it starts.
-	onsetMinFrac      = 0.01
-	onsetMinShare     = 0.5
-	onsetMaxGapBlocks = 12 // 60 ms
-	// onsetMinFracNoFreq: the energy floor when the tone has no single
-	// frequency to check (V.21 FSK): 10 dB under the signal.
-	onsetMinFracNoFreq = 0.1
-	// chainGapSamples: a short pure run followed within this gap by another
-	// one is a stepped beep; the second inherits the first's onset.
+	// chainGapSamples: a good but short pure run followed within this gap by
+	// another one is a stepped beep; the second inherits the first's onset.
 	chainGapSamples = 400
 
-	// Held bands. 2100 Hz (CED) is held until 400 ms; 1100 Hz (CNG) until
-	// the burst ends or passes 650 ms; SIT first segments until the
-	// triplet resolves (≤ ~1.2 s).
-	cedLoHz, cedHiHz       = 2075.0, 2125.0
-	cedConfirmMs           = 400
-	cngLoHz, cngHiHz       = 1070.0, 1130.0
-	cngMinMs, cngMaxMs     = 380, 650
-	sit1LoHz, sit1HiHz     = 900.0, 995.0 // 913.8 / 985.2 Hz −1.5 % … +1 % (1000 Hz beeps stay beeps)
-	sit2LoHz, sit2HiHz     = 1350.0, 1450.0
-	sit3LoHz, sit3HiHz     = 1750.0, 1805.0
-	sitSegMinMs            = 200 // segments are 274 or 380 ms
-	sitSegMaxMs            = 450
-	sitGapSamples          = 800 // from one segment's last hop to the next's first hop
-	sit3ConfirmMs          = 100
-	v21ConfirmMs           = 250
-	v21MaxMiss             = 6
-	v21MinCoverage         = 0.7
-	v21SupportLoHz         = 1600.0 // mark-dominated FSK windows look pure; they support an open V.21 run
-	v21SupportHiHz         = 1900.0
+	// Onset. The onset is the earliest 5 ms block, walking back from the
+	// run's first hop at most onsetSearchBackSamples beyond its first window
+	// and across gaps of up to onsetMaxGapBlocks (a concealed lost packet),
+	// that holds at least onsetMinFrac (−20 dB) of the tone's level and
+	// onsetMinShare of its energy at the tone's frequency (Goertzel). Codecs
+	// (Opus/SILK) ramp a tone in over ~100 ms; the onset is where it starts.
+	// Without a single frequency (V.21) energy alone decides, at
+	// onsetMinFracNoFreq, with no gaps.
+	onsetMinFrac           = 0.01
+	onsetMinShare          = 0.5
+	onsetMaxGapBlocks      = 12
+	onsetMinFracNoFreq     = 0.1
 	onsetSearchBackSamples = 720
+
 	// Dual-tone veto (see dualTone).
 	dualSearchHz    = 200.0
 	dualMainLobe    = 3 // bins either side of the main peak that belong to it
 	dualMinRatio    = 0.1
 	dualMirrorRatio = 0.25
+
+	// Held bands. 2100 Hz (CED) is held until 400 ms; 1100 Hz (CNG) until
+	// the burst ends or passes 650 ms; SIT first segments until the
+	// triplet resolves (≤ ~1.2 s).
+	cedLoHz, cedHiHz   = 2075.0, 2125.0
+	cedConfirmMs       = 400
+	cngLoHz, cngHiHz   = 1070.0, 1130.0
+	cngMinMs, cngMaxMs = 380, 650
+	sit1LoHz, sit1HiHz = 900.0, 995.0 // 913.8 / 985.2 Hz −1.5 % … +1 % (1000 Hz beeps stay beeps)
+	sit2LoHz, sit2HiHz = 1350.0, 1450.0
+	sit3LoHz, sit3HiHz = 1750.0, 1805.0
+	sitSegMinMs        = 200 // segments are 274 or 380 ms
+	sitSegMaxMs        = 450
+	sitGapSamples      = 800 // from one segment's last hop to the next's first hop
+	sit3ConfirmMs      = 100
+
+	// V.21: confirmed after v21ConfirmMs with V.21 hops covering
+	// v21MinCoverage of the span; ends after v21MaxMiss other hops.
+	v21ConfirmMs   = 250
+	v21MaxMiss     = 6
+	v21MinCoverage = 0.7
+	// Mark-dominated FSK windows look like a pure 1650 Hz tone; inside an
+	// open V.21 run they count as support.
+	v21SupportLoHz = 1600.0
+	v21SupportHiHz = 1900.0
 )
 
 type holdKind uint8
@@ -131,10 +146,8 @@ type toneRun struct {
 	wobbly        bool // continues a run that wandered in frequency (see step)
 	misses        int
 	f, slope      float64
-	fFirst        float64
-	// The latest trackKeep tonal hops (ring, indexed by hop count): the
-	// shape test looks at a recent window only, so a codec's wobbly start
-	// does not spoil a tone that has since settled.
+	// The latest trackKeep tonal hops (ring, indexed by hop count), for the
+	// shape test's recent window and the predicting slope.
 	ringF     [trackKeep]float64 // frequency
 	ringX     [trackKeep]float64 // position in hops since the run's first hop
 	ringP     [trackKeep]float64 // peak power
@@ -577,7 +590,6 @@ func (t *ToneDetector) startRun(hp *toneHopInfo, end int64, res *ToneResult) {
 		firstEnd: end,
 		onset:    max(0, end-toneEnvBlocks*toneBlock),
 		f:        hp.freq,
-		fFirst:   hp.freq,
 	}
 	r := &t.run
 	r.add(hp, end)
