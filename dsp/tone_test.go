@@ -364,6 +364,25 @@ func TestToneDetectsBeepKinds(t *testing.T) {
 	}
 }
 
+// TestToneBeepRightAfterSpeech: machines often start the beep the moment
+// the greeting ends. The onset search and the dual-tone veto must not be
+// confused by the speech just before the tone.
+func TestToneBeepRightAfterSpeech(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 3; seed++ {
+		for _, f := range []float64{400, 620, 850, 1000, 1400, 2000} {
+			rng := rand.New(rand.NewPCG(seed, 77))
+			lo, hi := tsFreqTol(f)
+			c := tsBeepCase{
+				name: fmt.Sprintf("seed%d/%.0fHz", seed, f),
+				lead: tsSpeechLike(rng, 1500+float64(seed)*300, -14), tone: tsSine(f, -14, 250), tail: tsSilence(600),
+				codec: tsCodec(seed % 3), want: dsp.ToneBeep, fLo: lo, fHi: hi, maxLatency: 150,
+			}
+			t.Run(c.name, func(t *testing.T) { tsCheckDetection(t, c) })
+		}
+	}
+}
+
 // TestToneClassifiesFaxAndSIT checks the special tones come out as what they are.
 func TestToneClassifiesFaxAndSIT(t *testing.T) {
 	t.Parallel()
