@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -29,11 +30,11 @@ func (fakeDialerService) Addr() netip.AddrPort        { return netip.MustParseAd
 // time with its events, and the stalled client must be dropped.
 func TestSlowConsumerDoesNotStallCalls(t *testing.T) {
 	const calls = 40
-	const frames = 300 // 6 s of audio per call, paced at 1 ms per frame
+	const frames = 300 // 6 s of audio per call, paced at 2 ms per frame
 	var mu sync.Mutex
 	phones := map[string]*fakeCall{}
 	d := &fakeDialer{make: func(req DialRequest) *fakeCall {
-		m := &fakeMedia{pace: time.Millisecond}
+		m := &fakeMedia{pace: 2 * time.Millisecond}
 		m.frames.Store(frames)
 		c := newFakeCall(m)
 		c.progress <- Progress{Kind: ProgressRinging}
@@ -44,8 +45,8 @@ func TestSlowConsumerDoesNotStallCalls(t *testing.T) {
 		return c
 	}}
 	script := map[int64][]engine.Event{}
-	for i := int64(10); i <= frames; i += 10 { // chatty detector: an event every 200 ms
-		script[i] = []engine.Event{{Type: engine.EventMachineStoppedSpeaking, AtMs: i * 20}}
+	for i := int64(50); i <= frames; i += 50 { // an event every second of audio
+		script[i] = []engine.Event{{Type: engine.EventMachineStoppedSpeaking, AtMs: i * 20, Message: strings.Repeat("m", 16<<10)}}
 	}
 	svc, err := NewService(ServiceConfig{
 		ControlListen: "127.0.0.1:0",
@@ -53,7 +54,7 @@ func TestSlowConsumerDoesNotStallCalls(t *testing.T) {
 			MaxCalls: calls, MediaTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
 			NewDetector: func(engine.Config) (Detector, error) { return &fakeDetector{script: script}, nil },
 		},
-		ControlQueue: 64,
+		ControlQueue: 32,
 		Log:          zerolog.Nop(),
 		Dialer:       fakeDialerService{d},
 	})
@@ -67,9 +68,15 @@ func TestSlowConsumerDoesNotStallCalls(t *testing.T) {
 	}
 	defer svc.Shutdown(context.Background())
 
-	// The stalled client: subscribes to all calls with a tiny socket
-	// buffer and never reads again.
-	dialer := websocket.Dialer{ReadBufferSize: 512}
+	// The stalled client: subscribes to all calls with a tiny kernel
+	// receive buffer and never reads again.
+	dialer := websocket.Dialer{ReadBufferSize: 512, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}}
 	slow, resp, err := dialer.Dial(svc.ControlURL(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,62 +87,53 @@ func TestSlowConsumerDoesNotStallCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	good := connectClient(t, svc.ControlURL(), "")
-	start := time.Now()
-	// Statuses echo the dial's metadata: 32 KiB each makes the stalled
-	// client's backlog outgrow any socket buffer.
+	// Statuses echo the dial's metadata: 32 KiB each, plus 16 KiB detector
+	// messages, make the stalled client's backlog outgrow its buffers.
 	meta := map[string]string{}
 	for k := 0; k < 32; k++ {
 		meta[fmt.Sprintf("pad%02d", k)] = strings.Repeat("x", 1000)
 	}
-	ids := make([]string, calls)
-	for i := range ids {
-		ids[i] = dialCall(t, good, control.Dial{CallID: fmt.Sprintf("load-%02d", i), Target: "+15550100", Caller: "load", Metadata: meta})
+	// Read the subscription's ack — the last read this client ever does.
+	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, ack, err := slow.ReadMessage(); err != nil || !strings.Contains(string(ack), `"ack"`) {
+		t.Fatalf("subscribe ack %s, %v", ack, err)
 	}
-	finals := map[string]*control.CallStatus{}
-	counts := map[string]int{}
-	deadline := time.After(45 * time.Second)
-	for len(finals) < calls {
-		select {
-		case in, ok := <-good.Events():
-			if !ok {
-				t.Fatalf("good client dropped: %v", good.Err())
-			}
-			counts[in.CallID]++
-			if in.Status != nil && in.Status.Status.Final() {
-				finals[in.CallID] = in.Status
-				// The test hangs up each call after its audio ran out.
-			}
-		case <-time.After(100 * time.Millisecond):
-			// Hang up calls whose audio is over, as an application would.
-			mu.Lock()
-			for id, c := range phones {
-				if c.media.Load().frames.Load() == 0 && finals[id] == nil {
-					_ = svc.Manager().Hangup(id)
-				}
-			}
-			mu.Unlock()
-		case <-deadline:
-			t.Fatalf("%d of %d calls finished in 45 s", len(finals), calls)
+	start := time.Now()
+	for i := 0; i < calls; i++ {
+		if _, err := svc.Manager().Dial(ctx, control.Dial{CallID: fmt.Sprintf("load-%02d", i), Target: "+15550100", Caller: "load", Metadata: meta}); err != nil {
+			t.Fatal(err)
 		}
+	}
+	// Hang up each call once its audio ran out, as an application would,
+	// and wait for all of them to end.
+	deadline := time.Now().Add(45 * time.Second)
+	for len(svc.Manager().ActiveCalls()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still up after 45 s", len(svc.Manager().ActiveCalls()))
+		}
+		mu.Lock()
+		for id, c := range phones {
+			if c.media.Load().frames.Load() == 0 {
+				_ = svc.Manager().Hangup(id)
+			}
+		}
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
 	}
 	el := time.Since(start)
-	for _, id := range ids {
-		f := finals[id]
-		if f.Status != call.StatusCompleted || f.EndReason != call.EndBotDisconnected {
-			t.Errorf("%s final %+v", id, f)
-		}
-		// trying, ringing, answered, 30 detector events, amd_stopped, completed
-		if counts[id] != 3+frames/10+2 {
-			t.Errorf("%s: %d messages, want %d", id, counts[id], 3+frames/10+2)
-		}
+	reg := svc.Registry()
+	if n := metricValue(t, reg, "amd_calls_ended_total", "end_reason", string(call.EndBotDisconnected)); n != calls {
+		t.Errorf("Bot-disconnected ends = %v, want %d", n, calls)
+	}
+	if n := metricValue(t, reg, "amd_events_total", "event", string(engine.EventMachineStoppedSpeaking)); n != calls*frames/50 {
+		t.Errorf("detector events = %v, want %d", n, calls*frames/50)
 	}
 	st := svc.Control().Stats()
 	t.Logf("%d calls × %d frames in %v; control stats %+v", calls, frames, el.Round(time.Millisecond), st)
 	if st.SlowConsumers != 1 {
 		t.Fatalf("SlowConsumers = %d, want the stalled client dropped", st.SlowConsumers)
 	}
-	// Calls paced at 1 ms/frame take ~0.3 s of media each; the owners must
+	// Calls paced at 2 ms/frame take ~0.6 s of media each; the owners must
 	// not have waited on the stalled client.
 	if el > 20*time.Second {
 		t.Errorf("calls took %v", el)
