@@ -27,6 +27,10 @@ const (
 	// DefaultResolveInterval is how often lost calls are looked for.
 	DefaultResolveInterval = time.Second
 	minSecretBytes         = 8
+	// DefaultRetention is how long settled calls stay in the store.
+	DefaultRetention = 30 * 24 * time.Hour
+	// pruneInterval is how often old calls are pruned.
+	pruneInterval = time.Hour
 )
 
 // ErrInvalidConfig is wrapped by every Config.Validate error.
@@ -69,6 +73,10 @@ type Config struct {
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
 	// ResolveInterval: see DefaultResolveInterval.
 	ResolveInterval time.Duration `yaml:"resolve_interval"`
+	// Retention is how long a settled call (final status, every
+	// notification delivered or given up) is kept; calls still owing a
+	// notification are kept whatever their age.
+	Retention time.Duration `yaml:"retention"`
 	// Notify is the delivery policy.
 	Notify NotifyConfig `yaml:"notify"`
 }
@@ -98,6 +106,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ResolveInterval == 0 {
 		c.ResolveInterval = DefaultResolveInterval
+	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
 	}
 	p := notify.DefaultPolicy()
 	n := &c.Notify
@@ -155,7 +166,7 @@ func (c Config) Validate() error {
 		d    time.Duration
 	}{
 		{"engine-loss-timeout", c.EngineLossTimeout}, {"dial-ack-timeout", c.DialAckTimeout},
-		{"reconnect-min", c.ReconnectMin}, {"reconnect-max", c.ReconnectMax}, {"resolve-interval", c.ResolveInterval},
+		{"reconnect-min", c.ReconnectMin}, {"reconnect-max", c.ReconnectMax}, {"resolve-interval", c.ResolveInterval}, {"retention", c.Retention},
 		{"notify.base_backoff", c.Notify.BaseBackoff}, {"notify.max_backoff", c.Notify.MaxBackoff},
 		{"notify.max_age", c.Notify.MaxAge}, {"notify.attempt_timeout", c.Notify.AttemptTimeout},
 	}

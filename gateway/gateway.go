@@ -109,6 +109,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Go(func() { g.pool.run(ctx) })
 	wg.Go(func() { _ = g.disp.Run(ctx) })
 	wg.Go(func() { g.resolveLoop(ctx) })
+	wg.Go(func() { g.pruneLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -225,6 +226,27 @@ func (g *Gateway) onEngineUp(ctx context.Context, l *engineLink, c EngineConn) {
 			g.resolveLost(call.CallID, "engine no longer knows the call")
 		default:
 			g.log.Warn().Err(err).Str("callId", call.CallID).Msg("re-subscribe")
+		}
+	}
+}
+
+// pruneLoop deletes settled calls older than the retention, at start and
+// then hourly, so the store does not grow with every call ever made.
+func (g *Gateway) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		n, err := g.store.Prune(ctx, g.now().Add(-g.cfg.Retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			g.log.Error().Err(err).Msg("prune old calls")
+		case n > 0:
+			g.log.Info().Int("calls", n).Dur("retention", g.cfg.Retention).Msg("pruned old calls")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

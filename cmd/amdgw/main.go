@@ -82,6 +82,7 @@ func loadConfig(args, environ []string, stderr io.Writer) (gateway.Config, logOp
 		baseBackoff = fs.Duration("notify-base-backoff", 0, "first notification retry delay (default 1s)")
 		maxBackoff  = fs.Duration("notify-max-backoff", 0, "largest notification retry delay (default 5m)")
 		maxAge      = fs.Duration("notify-max-age", 0, "give a notification up after this long (default 24h)")
+		retention   = fs.Duration("retention", 0, "keep settled calls this long (default 720h)")
 		lo          logOptions
 	)
 	fs.StringVar(&lo.level, "log-level", "info", "debug, info, warn or error")
@@ -155,6 +156,7 @@ func loadConfig(args, environ []string, stderr io.Writer) (gateway.Config, logOp
 	setDur(&cfg.Notify.BaseBackoff, *baseBackoff)
 	setDur(&cfg.Notify.MaxBackoff, *maxBackoff)
 	setDur(&cfg.Notify.MaxAge, *maxAge)
+	setDur(&cfg.Retention, *retention)
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, lo, err

@@ -530,3 +530,32 @@ func (s *SQLite) PendingCount(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Prune deletes old settled calls and their notifications in one transaction.
+func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// A call still owing a notification is kept whatever its age: pruning
+	// must never lose one.
+	const victims = `SELECT call_id FROM calls WHERE created_ms < ? AND status IN (?,?,?)
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.call_id = calls.call_id AND o.state = 'pending')`
+	args := []any{before.UnixMilli(), StatusCompleted, StatusFailed, StatusMachineDetected}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE call_id IN (`+victims+`)`, args...); err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM calls WHERE call_id IN (`+victims+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("prune calls: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune: commit: %w", err)
+	}
+	return int(n), nil
+}

@@ -296,3 +296,52 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+func TestPruneKeepsWhatIsOwed(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := ctxT(t)
+	old := time.Now().Add(-48 * time.Hour)
+	cases := []struct {
+		id, status string
+		created    time.Time
+		pending    bool
+		kept       bool
+	}{
+		{"old-done", StatusCompleted, old, false, false},
+		{"old-failed", StatusFailed, old, false, false},
+		{"old-owed", StatusCompleted, old, true, true},
+		{"old-open", StatusAnswered, old, false, true},
+		{"new-done", StatusCompleted, time.Now(), false, true},
+	}
+	for _, c := range cases {
+		call := newCall(c.id, "b", c.created)
+		call.Status = c.status
+		if err := s.CreateCall(ctx, call); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateCall(ctx, c.id, func(*Call) ([]Notification, error) {
+			return []Notification{{Status: "x", URL: "u", Body: json.RawMessage(`{}`)}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !c.pending {
+			n := mustNotes(t, s, c.id)[0]
+			if err := s.RecordAttempt(ctx, n.ID, Outcome{State: DeliveryDelivered, At: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := s.Prune(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	for _, c := range cases {
+		_, err := s.GetCall(ctx, c.id)
+		if kept := err == nil; kept != c.kept {
+			t.Errorf("%s kept=%v, want %v", c.id, kept, c.kept)
+		}
+		if notes := mustNotes(t, s, c.id); (len(notes) == 1) != c.kept {
+			t.Errorf("%s: %d notifications left", c.id, len(notes))
+		}
+	}
+}

@@ -173,6 +173,10 @@ type Store interface {
 	NextDue(ctx context.Context, busy map[string]bool) (time.Time, bool, error)
 	// RecordAttempt stores the outcome of a delivery attempt.
 	RecordAttempt(ctx context.Context, id int64, o Outcome) error
+	// Prune deletes calls created before t that are final and whose
+	// notifications are all final, with those notifications; it returns
+	// how many calls it deleted.
+	Prune(ctx context.Context, before time.Time) (int, error)
 	// PendingCount returns how many notifications wait for delivery.
 	PendingCount(ctx context.Context) (int, error)
 	// Notifications returns a call's notifications in order.
