@@ -21,6 +21,16 @@ func WithToneSource(ts ToneSource) Option {
 	return func(d *Detector) { d.tone = ts }
 }
 
+// WithLossyCodec tells the tone detector the audio went through a lossy
+// codec (Opus), whose pitch drift and packet-loss concealment it must
+// tolerate; PCM and G.711 are not lossy in this sense. It applies to any
+// tone source with a SetLossyCodec(bool) method (dsp.ToneDetector has one)
+// and is ignored otherwise. The daemon knows the negotiated codec; file
+// analysis knows the container.
+func WithLossyCodec(lossy bool) Option {
+	return func(d *Detector) { d.lossy = &lossy }
+}
+
 // phase is where the Detector stands in a call.
 type phase uint8
 
@@ -45,7 +55,8 @@ type Detector struct {
 
 	frames     int64
 	phase      phase
-	wordRuleMs int64 // speech the word rule needs (see WordRuleMsPerWord)
+	wordRuleMs int64 // greeting time the word rule needs (see WordRuleMsPerWord)
+	lossy      *bool // WithLossyCodec, nil when not given
 
 	seg0     dsp.SegmentFrame // segmentation after the last frame
 	soundRun int64            // ms of consecutive frames with sound that is not (yet) speech
@@ -78,6 +89,9 @@ func NewDetector(cfg Config, opts ...Option) (*Detector, error) {
 		d.seg = dsp.NewSegmenter(dsp.SegmenterConfig{UtteranceGapMs: HumanSilenceMs})
 		if d.tone == nil {
 			d.tone = dsp.NewToneDetector()
+		}
+		if l, ok := d.tone.(interface{ SetLossyCodec(bool) }); ok && d.lossy != nil {
+			l.SetLossyCodec(*d.lossy)
 		}
 	}
 	d.Reset()

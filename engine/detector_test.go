@@ -726,3 +726,31 @@ func FuzzDetector(f *testing.F) {
 		}
 	})
 }
+
+// lossyTone records what WithLossyCodec told it.
+type lossyTone struct {
+	fakeTone
+	lossy, set bool
+}
+
+func (l *lossyTone) SetLossyCodec(v bool) { l.lossy, l.set = v, true }
+
+func TestWithLossyCodec(t *testing.T) {
+	t.Parallel()
+	for _, want := range []bool{true, false} {
+		ts := &lossyTone{}
+		if _, err := engine.NewDetector(engine.Config{}, engine.WithToneSource(ts), engine.WithLossyCodec(want)); err != nil {
+			t.Fatal(err)
+		}
+		if !ts.set || ts.lossy != want {
+			t.Errorf("WithLossyCodec(%v): tone source set=%v lossy=%v", want, ts.set, ts.lossy)
+		}
+	}
+	ts := &lossyTone{}
+	if _, err := engine.NewDetector(engine.Config{}, engine.WithToneSource(ts)); err != nil {
+		t.Fatal(err)
+	}
+	if ts.set {
+		t.Errorf("without the option the tone source was told %v", ts.lossy)
+	}
+}
