@@ -462,7 +462,13 @@ func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
 // remoteBye handles the callee's BYE (sipgo handler goroutine).
 func (c *OutboundCall) remoteBye(req *ssip.Request, tx ssip.ServerTransaction) {
 	dlg := c.dlg.Load()
-	if dlg == nil {
+	if dlg == nil || !c.answered.Load() {
+		c.ua.onUnknown(req, tx)
+		return
+	}
+	// Call-ID found the call; the tags must name its dialog too, or a
+	// stray or forged BYE could end someone else's call.
+	if id, err := ssip.DialogIDFromRequestUAC(req); err != nil || id != dlg.ID {
 		c.ua.onUnknown(req, tx)
 		return
 	}

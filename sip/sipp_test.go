@@ -191,3 +191,21 @@ func TestSIPpEarlyMediaThen404(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSIPpReinviteKeepsCall(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_reinvite.xml", "")
+	u := newTestUA(t)
+	c, err := u.Dial(context.Background(), DialRequest{Target: fmt.Sprintf("sip:pbx@%s", sp.addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, c, ProgressAnswered, 10*time.Second)
+	// SIPp checks our 200 to its re-INVITE carries PCMU SDP; the call
+	// then ends by the callee's BYE, not by the re-INVITE.
+	waitFor(t, c, ProgressRemoteBye, 10*time.Second)
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -227,3 +227,42 @@ func TestUACloseHangsUpLiveCalls(t *testing.T) {
 	}
 	t.Fatalf("phone saw %+v", ph.Records())
 }
+
+func TestForgedByeRejected(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	u := newUA(t, 5*time.Second)
+	defer u.Close()
+	c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:x@%s", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	await(t, c, amdsip.ProgressAnswered)
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(u.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Right Call-ID, wrong tags: must not end the call.
+	bye := fmt.Sprintf("BYE sip:amd@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-forged\r\nFrom: <sip:x@127.0.0.1>;tag=forged\r\nTo: <sip:amd@127.0.0.1>;tag=forged2\r\nCall-ID: %s\r\nCSeq: 99 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		u.Addr(), conn.LocalAddr(), c.SIPCallID())
+	if _, err := conn.Write([]byte(bye)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	n, err := conn.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 481") {
+		t.Fatalf("forged BYE answered %q (%v)", strings.SplitN(string(buf[:n]), "\r\n", 2)[0], err)
+	}
+	select {
+	case p := <-c.Progress():
+		t.Fatalf("call changed state after forged BYE: %v", p.Kind)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The real callee can still hang up: the call was not disturbed.
+	if _, err := c.Media().ReadFrame(make([]int16, 160), time.Now().Add(2*time.Second)); err != nil {
+		t.Fatalf("media after forged BYE: %v", err)
+	}
+}
