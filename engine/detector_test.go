@@ -754,3 +754,46 @@ func TestWithLossyCodec(t *testing.T) {
 		t.Errorf("without the option the tone source was told %v", ts.lossy)
 	}
 }
+
+// scriptedTone marks frames [from, at] tonal and confirms a beep on at.
+type scriptedTone struct{ frame, from, at int }
+
+func (s *scriptedTone) Process([]int16) dsp.ToneResult {
+	s.frame++
+	r := dsp.ToneResult{Tonal: s.frame >= s.from && s.frame <= s.at+10}
+	if s.frame == s.at {
+		r.Detected, r.FreqHz, r.OnsetMs, r.DurationMs = dsp.ToneBeep, 1000, int64(s.from-1)*dsp.FrameMs, int64(s.at-s.from+1)*dsp.FrameMs
+	}
+	return r
+}
+
+// TestDetectorWaitsForSoundingTone: a beep that starts just before the
+// human silence runs out, and is confirmed just after, makes a machine —
+// the human rule waits while a tone is sounding.
+func TestDetectorWaitsForSoundingTone(t *testing.T) {
+	t.Parallel()
+	c := enginetest.New(12, 150)
+	pcm := c.Silence(600).Say(3, -20).Silence(3000).Render(enginetest.NoiseWhite, -60)
+	// where would the human verdict fall without a tone?
+	base := run(t, engine.Config{}, pcm, engine.WithToneSource(&fakeTone{}))
+	if base[0].Type != engine.EventHumanDetected {
+		t.Fatalf("baseline %s", seq(base))
+	}
+	humanFrame := int(base[0].AtMs / dsp.FrameMs)
+	for _, tc := range []struct {
+		name     string
+		from, at int
+		want     engine.EventType
+	}{
+		{"tone sounding at the deadline", humanFrame - 2, humanFrame + 4, engine.EventMachineDetected},
+		{"tone starting after the verdict", humanFrame + 1, humanFrame + 6, engine.EventHumanDetected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := run(t, engine.Config{}, pcm, engine.WithToneSource(&scriptedTone{from: tc.from, at: tc.at}))
+			if evs[0].Type != tc.want {
+				t.Errorf("got %s, want %s first", seq(evs), tc.want)
+			}
+			checkInvariants(t, evs, true)
+		})
+	}
+}
