@@ -78,7 +78,8 @@ func FailureReason(err error) (reason, reasonCode string) {
 		return fr.Reason(), fr.ReasonCode()
 	case errors.Is(err, ErrNoAnswer):
 		return "No Answer", "No Answer"
-	case errors.Is(err, ErrNoCodec):
+	case errors.Is(err, ErrNoCodec), errors.Is(err, ErrSDP):
+		// An answer we cannot hear is, for the caller, a refused session.
 		return "488 Not Acceptable Here", "Not Acceptable Here"
 	case errors.Is(err, ErrCallerHangup):
 		return "487 Request Terminated", "Request Terminated"

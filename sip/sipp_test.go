@@ -209,3 +209,25 @@ func TestSIPpReinviteKeepsCall(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSIPpAnswerWithoutCommonCodec(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_answer_g729.xml", "")
+	u := newTestUA(t)
+	c, err := u.Dial(context.Background(), DialRequest{Target: fmt.Sprintf("sip:g729@%s", sp.addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ps := collect(t, c, 10*time.Second)
+	last := ps[len(ps)-1]
+	if last.Kind != ProgressFailed || !errors.Is(last.Err, ErrNoCodec) {
+		t.Fatalf("progress %v err %v", kinds(ps), last.Err)
+	}
+	if r, _ := FailureReason(last.Err); r != "488 Not Acceptable Here" {
+		t.Errorf("reason %q", r)
+	}
+	if err := sp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp did not get ACK+BYE: %v", err)
+	}
+}

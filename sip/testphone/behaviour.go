@@ -16,8 +16,9 @@ import (
 //	sip:reject-486@host            reject with 486 Busy Here (any 4xx-6xx)
 //	sip:noanswer@host              180 Ringing forever (until CANCEL)
 //	sip:<name>@host                answer, play <name>.wav from the audio dir
-//	                               (or the single configured file), then
-//	                               keep sending silence until BYE
+//	                               (searched recursively, so a labelled corpus
+//	                               works as is) or the single configured file,
+//	                               then keep sending silence until BYE
 //
 // URI parameters refine it: ;ring-ms=N (delay between 180 and 200),
 // ;codec=pcmu|pcma|opus (our preference), ;bye-after=N (BYE N ms after

@@ -71,6 +71,7 @@ type Phone struct {
 	dialogs map[string]*sipgo.DialogServerSession
 	records []CallRecord
 	cache   map[string][]int16
+	index   map[string]string // wav base name → path below the audio dir
 }
 
 // New validates cfg and returns a phone; Start serves it.
@@ -390,6 +391,13 @@ func (p *Phone) audio(name string) ([]int16, error) {
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, name+".wav")
+		if _, err := os.Stat(path); err != nil {
+			// Not at the top: look the name up anywhere below, so a
+			// labelled corpus (human/…, machine/…) serves as is.
+			if found, ok := p.findBelow(name); ok {
+				path = found
+			}
+		}
 	}
 	p.mu.Lock()
 	pcm, ok := p.cache[path]
@@ -405,6 +413,28 @@ func (p *Phone) audio(name string) ([]int16, error) {
 	p.cache[path] = pcm
 	p.mu.Unlock()
 	return pcm, nil
+}
+
+// findBelow finds <name>.wav anywhere under the audio directory; the
+// index is built once, on first use.
+func (p *Phone) findBelow(name string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.index == nil {
+		p.index = map[string]string{}
+		filepath.WalkDir(p.cfg.Audio, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.EqualFold(filepath.Ext(path), ".wav") {
+				return nil
+			}
+			base := strings.TrimSuffix(d.Name(), filepath.Ext(d.Name()))
+			if _, dup := p.index[base]; !dup {
+				p.index[base] = path
+			}
+			return nil
+		})
+	}
+	path, ok := p.index[name]
+	return path, ok
 }
 
 func reasonPhrase(code int) string {

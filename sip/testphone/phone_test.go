@@ -322,3 +322,15 @@ func FuzzParseBehaviour(f *testing.F) {
 		}
 	})
 }
+
+func TestAudioFoundBelowDir(t *testing.T) {
+	t.Parallel()
+	ph := startPhone(t, Config{Audio: "..", RingDelay: 10 * time.Millisecond}) // testdata/tones_alaw.wav is two levels down
+	pcm, err := ph.audio("tones_alaw")
+	if err != nil || len(pcm) != 9600 {
+		t.Fatalf("recursive lookup: %d samples, %v", len(pcm), err)
+	}
+	if _, err := ph.audio("does_not_exist"); err == nil {
+		t.Fatal("missing file found")
+	}
+}
