@@ -12,6 +12,7 @@ import (
 
 	"github.com/amd-engine/amd/dsp"
 	"github.com/pion/rtp"
+	"github.com/rs/zerolog"
 )
 
 // Media path tuning.
@@ -118,6 +119,10 @@ type MediaOptions struct {
 	MediaTimeout time.Duration
 	// OnClose runs once after the socket is closed (port pool release).
 	OnClose func()
+	// Log receives one warning per kind of trouble (first stranger, first
+	// malformed datagram, first SSRC change); counters carry the rest, so
+	// a flood never turns into a log flood.
+	Log *zerolog.Logger
 }
 
 // MediaSession receives one call's RTP on its own socket and turns it into
@@ -135,6 +140,8 @@ type MediaSession struct {
 
 	closeOnce sync.Once
 	onClose   func()
+	log       *zerolog.Logger
+	warned    uint8 // bit per warnKind, owner-only
 
 	// Owner-only state below: touched by ReadFrame's goroutine alone.
 	pkt      rtp.Packet
@@ -166,7 +173,7 @@ type MediaSession struct {
 
 // NewMediaSession takes ownership of conn.
 func NewMediaSession(conn *net.UDPConn, opts MediaOptions) *MediaSession {
-	m := &MediaSession{conn: conn, timeout: opts.MediaTimeout, onClose: opts.OnClose}
+	m := &MediaSession{conn: conn, timeout: opts.MediaTimeout, onClose: opts.OnClose, log: opts.Log}
 	if m.timeout <= 0 {
 		m.timeout = DefaultMediaTimeout
 	}
@@ -308,6 +315,7 @@ func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Ti
 	}
 	if err := m.pkt.Unmarshal(b); err != nil || m.pkt.Version != 2 || len(m.pkt.Payload) > maxPayload {
 		c.malformed.Add(1)
+		m.warnOnce(warnMalformed, from, len(b))
 		return
 	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
@@ -317,6 +325,7 @@ func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Ti
 	case from != m.latched:
 		if now.Sub(m.lastRx) < relatchAfter {
 			c.strangers.Add(1)
+			m.warnOnce(warnStranger, from, len(b))
 			return
 		}
 		m.latch(from)
@@ -335,6 +344,7 @@ func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Ti
 		// the old one left, then restart sequence tracking with this one.
 		m.ssrc = h.SSRC
 		c.ssrcChanges.Add(1)
+		m.warnOnce(warnSSRC, from, len(b))
 		m.stashPacket(0)
 		return
 	}
@@ -360,6 +370,28 @@ func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Ti
 	if reordered {
 		c.reordered.Add(1)
 	}
+}
+
+type warnKind uint8
+
+const (
+	warnMalformed warnKind = 1 << iota
+	warnStranger
+	warnSSRC
+)
+
+var warnText = map[warnKind]string{
+	warnMalformed: "malformed datagram on rtp port (further ones only counted)",
+	warnStranger:  "rtp from a stranger dropped (further ones only counted)",
+	warnSSRC:      "rtp ssrc changed (further changes only counted)",
+}
+
+func (m *MediaSession) warnOnce(k warnKind, from netip.AddrPort, n int) {
+	if m.log == nil || m.warned&uint8(k) != 0 {
+		return
+	}
+	m.warned |= uint8(k)
+	m.log.Warn().Stringer("from", from).Stringer("latched", m.latched).Int("bytes", n).Int("rtpPort", m.port).Msg(warnText[k])
 }
 
 func (m *MediaSession) latch(from netip.AddrPort) {

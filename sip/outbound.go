@@ -173,10 +173,12 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 		return nil, err
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
+	callLog := u.log.With().Str("callId", req.CallID).Logger()
 	media := NewMediaSession(conn, MediaOptions{
 		Payloads:     NewPayloadMap(formats, PayloadDTMF, true),
 		MediaTimeout: u.cfg.MediaTimeout,
 		OnClose:      func() { u.pool.Release(port) },
+		Log:          &callLog,
 	})
 	mediaIP := netip.MustParseAddr(u.cfg.MediaIP)
 	offer, err := BuildSDP(SessionParams{
@@ -304,6 +306,11 @@ func (c *OutboundCall) Close() error {
 		<-c.done // bounded by SIP transaction timers
 		c.stopCtx()
 		c.media.Close()
+		st := c.media.Stats()
+		c.log.Info().Uint64("packets", st.Packets).Uint64("lost", st.Lost).Uint64("late", st.Late).
+			Uint64("reordered", st.Reordered).Uint64("strangers", st.Strangers).Uint64("malformed", st.Malformed).
+			Uint64("decodeErrors", st.DecodeErrors).Uint64("ssrcChanges", st.SSRCChanges).Uint64("dtmf", st.DTMF).
+			Uint64("frames", st.Frames).Stringer("remote", st.Remote).Msg("call closed; media stats")
 	})
 	return nil
 }

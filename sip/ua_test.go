@@ -266,3 +266,52 @@ func TestForgedByeRejected(t *testing.T) {
 		t.Fatalf("media after forged BYE: %v", err)
 	}
 }
+
+func TestStrangersAndGarbageOnRTPPort(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	u := newUA(t, 5*time.Second)
+	defer u.Close()
+	c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:x@%s", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	await(t, c, amdsip.ProgressAnswered)
+	m := c.Media()
+	frame := make([]int16, 160)
+	// Let the phone's stream latch first.
+	if _, err := m.ReadFrame(frame, time.Now().Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	valid := []byte{0x80, 0, 0, 1, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef}
+	valid = append(valid, make([]byte, 160)...) // μ-law 0x00 decodes to full scale (-32124)
+	for i := range 20 {
+		attacker.Write(valid)
+		attacker.Write([]byte{0x80, 0x00, byte(i)}) // truncated
+		attacker.Write([]byte("not rtp at all"))
+	}
+	// Keep reading: the call's own audio must keep flowing undisturbed.
+	var pcm []int16
+	for len(pcm) < 4000 {
+		if _, err := m.ReadFrame(frame, time.Now().Add(3*time.Second)); err != nil {
+			t.Fatalf("after garbage: %v", err)
+		}
+		pcm = append(pcm, frame...)
+	}
+	st := m.Stats()
+	if st.Strangers != 20 || st.Malformed != 40 {
+		t.Fatalf("strangers %d malformed %d, want 20 and 40", st.Strangers, st.Malformed)
+	}
+	// The stranger sent full-scale μ-law zeros; none of it may be audible.
+	for i, v := range pcm {
+		if v > 30000 || v < -30000 {
+			t.Fatalf("sample %d = %d: stranger audio leaked", i, v)
+		}
+	}
+}
