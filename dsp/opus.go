@@ -41,6 +41,8 @@ var (
 	ErrOpusFrameSize = errors.New("dsp: opus encoder input must be one 20 ms frame")
 	// ErrOpusFEC means an expected-loss percentage outside 0–100.
 	ErrOpusFEC = errors.New("dsp: opus fec loss percentage out of range")
+	// ErrOpusComplexity means an encoder complexity outside 0–10.
+	ErrOpusComplexity = errors.New("dsp: opus complexity out of range")
 	// ErrOpusEncode means the encoder refused a frame.
 	ErrOpusEncode = errors.New("dsp: opus encode failed")
 )
@@ -325,6 +327,16 @@ func (e *OpusEncoder) SetFEC(lossPercent int) error {
 		return fmt.Errorf("%w: %w", ErrOpusFEC, err)
 	}
 	e.enc.SetFEC(lossPercent > 0)
+	return nil
+}
+
+// SetComplexity trades encoder CPU for quality, 0 (fastest) to 10 (the
+// default). A load generator running many simulated callers wants it low;
+// the fixture generator keeps the default.
+func (e *OpusEncoder) SetComplexity(complexity int) error {
+	if err := e.enc.SetComplexity(complexity); err != nil {
+		return fmt.Errorf("%w: %d: %w", ErrOpusComplexity, complexity, err)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package dsp
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -95,25 +96,33 @@ func BenchmarkOpusConceal(b *testing.B) {
 }
 
 // BenchmarkOpusEncode measures the 20 ms narrowband VoIP encoder the fixture
-// generator and the SIP test phone use.
+// generator and the SIP test phone use, at the default complexity and at
+// the low complexity a load generator would pick.
 func BenchmarkOpusEncode(b *testing.B) {
-	enc, err := NewOpusEncoder(16000)
-	if err != nil {
-		b.Fatal(err)
+	for _, complexity := range []int{10, 5, 1} {
+		b.Run(fmt.Sprintf("complexity%d", complexity), func(b *testing.B) {
+			enc, err := NewOpusEncoder(16000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := enc.SetComplexity(complexity); err != nil {
+				b.Fatal(err)
+			}
+			x := opusSpeechLike(SampleRate, 2, 5)
+			out := make([]byte, OpusMaxPacketBytes)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := enc.Encode(x[i:i+FrameSamples], out); err != nil {
+					b.Fatal(err)
+				}
+				if i += FrameSamples; i+FrameSamples > len(x) {
+					i = 0
+				}
+			}
+			b.ReportMetric(float64(b.N)*FrameMs/1000/b.Elapsed().Seconds(), "x_realtime")
+		})
 	}
-	x := opusSpeechLike(SampleRate, 2, 5)
-	out := make([]byte, OpusMaxPacketBytes)
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := enc.Encode(x[i:i+FrameSamples], out); err != nil {
-			b.Fatal(err)
-		}
-		if i += FrameSamples; i+FrameSamples > len(x) {
-			i = 0
-		}
-	}
-	b.ReportMetric(float64(b.N)*FrameMs/1000/b.Elapsed().Seconds(), "x_realtime")
 }
 
 // opusCountAllocs returns the total heap allocations of n calls of f,

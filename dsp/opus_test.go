@@ -784,6 +784,11 @@ func TestOpusEncoderArgs(t *testing.T) {
 			t.Errorf("Encode(%d samples): %v, want ErrOpusFrameSize", n, err)
 		}
 	}
+	for _, c := range []int{-1, 11} {
+		if err := enc.SetComplexity(c); !errors.Is(err, ErrOpusComplexity) {
+			t.Errorf("SetComplexity(%d): %v, want ErrOpusComplexity", c, err)
+		}
+	}
 	if _, err := enc.Encode(make([]int16, FrameSamples), nil); !errors.Is(err, ErrOpusShortBuffer) {
 		t.Errorf("Encode into nil: %v, want ErrOpusShortBuffer", err)
 	}
@@ -1220,5 +1225,37 @@ func TestOpusFECFallbackAndErrors(t *testing.T) {
 		if err := enc.SetFEC(pct); !errors.Is(err, ErrOpusFEC) {
 			t.Errorf("SetFEC(%d): %v, want ErrOpusFEC", pct, err)
 		}
+	}
+}
+
+// TestOpusEncoderLowComplexity: the cheap setting a load generator uses
+// still sends intelligible-looking speech (level and syllable envelope).
+func TestOpusEncoderLowComplexity(t *testing.T) {
+	t.Parallel()
+	enc, err := NewOpusEncoder(16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.SetComplexity(1); err != nil {
+		t.Fatal(err)
+	}
+	in := opusSpeechLike(SampleRate, 3, 17)
+	var pkts [][]byte
+	buf := make([]byte, OpusMaxPacketBytes)
+	for i := 0; i+FrameSamples <= len(in); i += FrameSamples {
+		n, err := enc.Encode(in[i:i+FrameSamples], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, append([]byte(nil), buf[:n]...))
+	}
+	out := opusDecodeStream(t, newOpusDecoderT(t), pkts)
+	lag := opusBestLag(in[:SampleRate], out[:SampleRate+200], 200)
+	a, b := in[:len(in)-lag], out[lag:]
+	if d := opusDB(opusRMS(b) / opusRMS(a)); math.Abs(d) > 2 {
+		t.Errorf("level changed by %.2f dB", d)
+	}
+	if c := opusEnvelopeCorr(a, b); c < 0.95 {
+		t.Errorf("energy envelope correlation %.3f, want ≥ 0.95", c)
 	}
 }
