@@ -398,6 +398,10 @@ func TestToneClassifiesFaxAndSIT(t *testing.T) {
 		{name: "SIT-low-short", tone: tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 274 + 274 + 200, wantDurMs: 274 + 274 + 380},
 		{name: "SIT-high-long", tone: tsSIT(985.2, 1428.5, 1776.7, 380, 380, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 380 + 380 + 200, wantDurMs: 1140},
 		{name: "SIT-mixed-noise-ulaw", tone: tsSIT(913.8, 1428.5, 1776.7, 274, 380, 380, -24), dbfs: -24, noise: tsPinkNoise, snr: 18, codec: tsMulawCodec, want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 274 + 380 + 200},
+		{name: "SIT-opus24k-loss", tone: tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, -15), codec: tsOpus24k, want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 274 + 274 + 200},
+		{name: "CED-opus16k-loss", tone: tsCED(3000, -12, true), codec: tsOpusLoss, want: dsp.ToneFaxCED, fLo: 2080, fHi: 2120, maxLatency: 450},
+		{name: "CNG-opus8k-loss", tone: tsCadence(500, 3000, 4000, func() []float64 { return tsSine(1100, -15, 500) }), codec: tsOpus8k, want: dsp.ToneFaxCNG, fLo: 1085, fHi: 1115, maxLatency: 650, count: 2},
+		{name: "V21-opus24k-loss", tone: tsV21Flags(1000, -12), codec: tsOpus24k, want: dsp.ToneV21, fLo: 1600, fHi: 1900, maxLatency: 400},
 		{name: "SIT-high-low", tone: tsSIT(985.2, 1370.6, 1776.7, 380, 274, 380, -15), want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 380 + 274 + 200},
 	}
 	for _, c := range cases {

@@ -9,12 +9,13 @@ const (
 	// max(trackTolHz, trackTolRel·f) of the frequency predicted from the
 	// run's slope (least squares over trackSlopeHops); a run survives
 	// trackMaxMiss non-tonal hops (a fax CED phase reversal spoils two or
-	// three windows), a reported tone trackMaxMissReported (Opus concealment
-	// and the decoder's ramp back in can blank a beep for ~80 ms) and may
-	// come back detuned by up to trackTolReturnRel.
+	// three windows), a confirmed (reported or held) tone
+	// trackMaxMissReported (Opus concealment and the decoder's ramp back in
+	// can blank a tone for ~80 ms), and may wander by up to
+	// trackTolReturnRel (Opus concealment detunes a tone by ~2.5 %).
 	trackTolHz           = 8.0
 	trackTolRel          = 0.012
-	trackTolReturnRel    = 0.02
+	trackTolReturnRel    = 0.03
 	trackSlopeHops       = 5
 	trackMaxSlope        = 60.0 // Hz per 10 ms hop: sweeps up to 6 kHz/s
 	trackMaxMiss         = 4
@@ -107,9 +108,10 @@ const (
 	sit3ConfirmMs      = 100
 
 	// V.21: confirmed after v21ConfirmMs with V.21 hops covering
-	// v21MinCoverage of the span; ends after v21MaxMiss other hops.
+	// v21MinCoverage of the span; ends after v21MaxMiss other hops (120 ms,
+	// as a lost Opus packet can blank it that long).
 	v21ConfirmMs   = 250
-	v21MaxMiss     = 6
+	v21MaxMiss     = 12
 	v21MinCoverage = 0.7
 	// Mark-dominated FSK windows look like a pure 1650 Hz tone; inside an
 	// open V.21 run they count as support.
@@ -196,9 +198,9 @@ func (r *toneRun) matches(f float64) bool {
 		// No slope yet: the second hop may set one, up to a sweep's maximum.
 		tol += trackMaxSlope * float64(r.misses+1)
 	}
-	if r.reported != ToneNone && r.misses > 0 {
-		// A reported tone coming back after a dropout (Opus concealment)
-		// may return slightly detuned.
+	if r.reported != ToneNone || r.qualified {
+		// A confirmed tone may come back from a dropout, or be concealed
+		// by Opus, slightly detuned; a real step is larger.
 		tol = max(tol, trackTolReturnRel*f)
 	}
 	pred := r.f
@@ -312,11 +314,15 @@ func (w *toneWindow) fit() (slope, resid float64) {
 }
 
 // steady reports whether the run recently held one frequency (no sweep), as
-// fax and SIT tones do.
-func (r *toneRun) steady() bool {
+// fax and SIT tones do; behind a lossy codec with the codec's wobble allowed.
+func (r *toneRun) steady(lossy bool) bool {
 	w := r.window(trackShapeHops)
 	b, _ := w.fit()
-	return math.Abs(b) <= trackHarmMaxSlope && w.fMax-w.fMin <= max(trackSteadyHz, trackSteadyRel*r.f)
+	rel, maxSlope := trackSteadyRel, trackHarmMaxSlope
+	if lossy {
+		rel, maxSlope = trackSteadyRelHigh, sweepMinSlope
+	}
+	return math.Abs(b) <= maxSlope && w.fMax-w.fMin <= max(trackSteadyHz, rel*r.f)
 }
 
 // shapeOK checks the run's recent track. A beep either holds its frequency
@@ -568,7 +574,7 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 	} else if r.open {
 		r.misses++
 		maxMiss := trackMaxMiss
-		if r.reported != ToneNone {
+		if r.reported != ToneNone || r.qualified {
 			maxMiss = trackMaxMissReported
 		}
 		if r.misses > maxMiss {
@@ -654,7 +660,7 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 			return
 		}
 		r.qualified = true
-		if !r.steady() {
+		if !r.steady(t.lossy) {
 			// Sweeping through a special band is still just a beep.
 			if r.sitStage > 1 {
 				t.sitFail(res)
