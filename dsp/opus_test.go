@@ -1259,3 +1259,51 @@ func TestOpusEncoderLowComplexity(t *testing.T) {
 		t.Errorf("energy envelope correlation %.3f, want ≥ 0.95", c)
 	}
 }
+
+// ExampleNewOpusDecoder shows the receive path of one call: decode each
+// packet, rebuild a lost one from the next packet's in-band FEC when the
+// decoder offers it, and advance the RTP clock by 960 ticks per 20 ms.
+func ExampleNewOpusDecoder() {
+	enc, err := NewOpusEncoder(24000)
+	if err != nil {
+		panic(err)
+	}
+	if err := enc.SetFEC(10); err != nil { // as a browser would send it
+		panic(err)
+	}
+	tone := opusTone(SampleRate, 1, 1000, 8000)
+	var pkts [][]byte
+	buf := make([]byte, OpusMaxPacketBytes)
+	for i := 0; i+FrameSamples <= len(tone); i += FrameSamples {
+		n, err := enc.Encode(tone[i:i+FrameSamples], buf)
+		if err != nil {
+			panic(err)
+		}
+		pkts = append(pkts, append([]byte(nil), buf[:n]...))
+	}
+
+	dec, err := NewOpusDecoder()
+	if err != nil {
+		panic(err)
+	}
+	fec, _ := dec.(FECDecoder)
+	pcm := make([]int16, OpusMaxPacketSamples)
+	var out []int16
+	var rtpTS uint32
+	for i, p := range pkts {
+		var n int
+		if i == 25 { // lost on the way; packet 26 is already here
+			n, err = fec.DecodeFEC(pkts[i+1], pcm, FrameSamples)
+		} else {
+			n, err = dec.Decode(p, pcm)
+		}
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, pcm[:n]...)
+		rtpTS += uint32(n * OpusRTPClockRate / SampleRate)
+	}
+	fmt.Printf("%d samples, peak at %.0f Hz, RTP clock advanced %d ticks\n",
+		len(out), opusPeakFreq(out[SampleRate/5:], SampleRate), rtpTS)
+	// Output: 8000 samples, peak at 1000 Hz, RTP clock advanced 48000 ticks
+}
