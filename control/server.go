@@ -60,6 +60,12 @@ type ServerOption func(*Server)
 // disables the check.
 func WithToken(token string) ServerOption { return func(s *Server) { s.token = token } }
 
+// WithQueryToken also accepts the token as "?token=" on the upgrade URL,
+// because a browser's WebSocket API cannot set an Authorization header
+// (the WHIP example page watches its call that way). Off by default: a
+// query string ends up in access logs.
+func WithQueryToken(allow bool) ServerOption { return func(s *Server) { s.queryToken = allow } }
+
 // WithLogger sets the server's logger.
 func WithLogger(l zerolog.Logger) ServerOption { return func(s *Server) { s.log = l } }
 
@@ -116,6 +122,7 @@ type Stats struct {
 type Server struct {
 	handler      Handler
 	token        string
+	queryToken   bool // also accept ?token= (WithQueryToken)
 	log          zerolog.Logger
 	queueSize    int
 	writeTimeout time.Duration
@@ -191,6 +198,9 @@ type closeReason struct {
 func (s *Server) authorized(r *http.Request) bool {
 	if s.token == "" {
 		return true
+	}
+	if q := r.URL.Query().Get("token"); s.queryToken && q != "" {
+		return subtle.ConstantTimeCompare([]byte(q), []byte(s.token)) == 1
 	}
 	h := r.Header.Get("Authorization")
 	const prefix = "Bearer "

@@ -46,6 +46,7 @@ type callRun struct {
 	done        chan struct{} // closed when run returns
 	log         zerolog.Logger
 	filter      map[engine.EventType]bool // amdEventsSubscription; nil = all
+	leg         call.Leg                  // sip; webrtc for calls WebRTCEngine started
 
 	// owner state
 	call     Call
@@ -88,6 +89,7 @@ func newCallRun(m *Manager, d control.Dial, amd engine.Config, ringTimeout time.
 		cmds: make(chan command, cmdQueue),
 		done: make(chan struct{}),
 		log:  m.cfg.Log.With().Str("callId", d.CallID).Logger(),
+		leg:  call.LegSIP,
 	}
 	if len(d.AMDEventsSubscription) > 0 {
 		r.filter = map[engine.EventType]bool{}
@@ -444,7 +446,7 @@ func (r *callRun) publishAMD(evs []engine.Event) (disconnect bool) {
 		r.m.pub.Publish(r.id, &control.AMDEvent{
 			Envelope:   control.Envelope{V: control.Version, Type: control.TypeAMDEvent},
 			CallID:     r.id,
-			Leg:        call.LegSIP,
+			Leg:        r.leg,
 			Seq:        r.seq,
 			Event:      *ev,
 			TimeUnixMs: now,
@@ -492,7 +494,7 @@ func (r *callRun) publishStatus(st call.Status, e ending) {
 	msg := &control.CallStatus{
 		Envelope:   control.Envelope{V: control.Version, Type: control.TypeCallStatus},
 		CallID:     r.id,
-		Leg:        call.LegSIP,
+		Leg:        r.leg,
 		Status:     st,
 		Metadata:   r.req.Metadata,
 		TimeUnixMs: now.UnixMilli(),

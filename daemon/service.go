@@ -45,6 +45,8 @@ type ServiceConfig struct {
 	Log zerolog.Logger
 	// Dialer replaces the SIP user agent (tests); nil means sip.NewUA(SIP).
 	Dialer DialerService
+	// WebRTC enables WHIP and webrtc.offer when WebRTC.UDPListen is set (webrtc.go).
+	WebRTC WebRTCConfig
 }
 
 // DialerService is a Dialer with a lifetime: the SIP user agent.
@@ -64,6 +66,7 @@ type Service struct {
 	mgr     *Manager
 	ctl     *control.Server
 	metrics *Metrics
+	rtc     *WebRTCEngine // nil unless WebRTC is configured
 
 	httpSrv  *http.Server
 	ln       net.Listener
@@ -105,7 +108,10 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	s.mgr = mgr
-	s.ctl = control.NewServer(mgr, control.WithToken(cfg.ControlToken), control.WithQueueSize(cfg.ControlQueue), control.WithLogger(cfg.Log.With().Str("component", "control").Logger()))
+	if cfg.WebRTC.Enabled() {
+		s.rtc = NewWebRTCEngine(mgr, cfg.WebRTC)
+	}
+	s.ctl = control.NewServer(s.controlHandler(), control.WithToken(cfg.ControlToken), control.WithQueryToken(s.rtc != nil), control.WithQueueSize(cfg.ControlQueue), control.WithLogger(cfg.Log.With().Str("component", "control").Logger()))
 	fwd.pub = s.ctl
 	s.metrics.RegisterControl(s.ctl)
 	s.metrics.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -143,6 +149,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle(ControlPath, s.ctl)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{Registry: s.metrics.Registry}))
 	mux.HandleFunc("/healthz", s.healthz)
+	s.mountWebRTC(mux)
 	return mux
 }
 
@@ -172,8 +179,13 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.dialer.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("sip: start: %w", err)
 	}
+	if err := s.startWebRTC(); err != nil {
+		_ = s.dialer.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.ControlListen)
 	if err != nil {
+		_ = s.closeWebRTC()
 		_ = s.dialer.Close()
 		return fmt.Errorf("control_listen %s: %w", s.cfg.ControlListen, err)
 	}
@@ -231,6 +243,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		}
 		if err := s.dialer.Close(); err != nil && !errors.Is(err, sip.ErrClosed) {
 			errs = append(errs, fmt.Errorf("sip close: %w", err))
+		}
+		if err := s.closeWebRTC(); err != nil {
+			errs = append(errs, fmt.Errorf("webrtc close: %w", err))
 		}
 		s.wg.Wait()
 		s.stopErr = errors.Join(errs...)

@@ -69,6 +69,10 @@ type Config struct {
 	PprofListen string `yaml:"pprof_listen"`
 	// ShutdownTimeout bounds the graceful stop (hangups, socket close).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// WebRTCUDP, when set, enables the WebRTC leg: the one ICE UDP address
+	// all peer connections share (e.g. 127.0.0.1:8443). WHIP is then served
+	// at /v1/whip on the control listener and webrtc.offer is accepted.
+	WebRTCUDP string `yaml:"webrtc_udp"`
 }
 
 // Trunk is one SIP trunk. Username/Password enable digest authentication.
@@ -132,6 +136,7 @@ var knobs = []knob{
 	{"log-level", "trace, debug, info, warn or error (default " + DefaultLogLevel + ")", stringSetter(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "json or console (default " + DefaultLogFormat + ")", stringSetter(func(c *Config) *string { return &c.LogFormat })},
 	{"pprof-listen", "serve net/http/pprof on this address (default: off)", stringSetter(func(c *Config) *string { return &c.PprofListen })},
+	{"webrtc-udp", "enable WebRTC (WHIP at /v1/whip, webrtc.offer) with ICE on this one UDP address (default: off)", stringSetter(func(c *Config) *string { return &c.WebRTCUDP })},
 	{"shutdown-timeout", "bound on the graceful stop (default " + DefaultShutdownTimeout.String() + ")", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 }
 
@@ -310,6 +315,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := checkHostPort("pprof_listen", c.PprofListen, false); err != nil {
+		return err
+	}
+	if err := checkHostPort("webrtc_udp", c.WebRTCUDP, false); err != nil {
 		return err
 	}
 	l, h, ok := strings.Cut(c.RTPPorts, "-")

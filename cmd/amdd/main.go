@@ -10,7 +10,7 @@
 //	     [--control-token T] [--rtp-ports 30000-39999] [--media-ip IP]
 //	     [--trunk name=sip:[user[:password]@]host[:port]]... [--max-calls N]
 //	     [--media-timeout 5s] [--ring-timeout 60s] [--log-level info] [--log-format json]
-//	     [--pprof-listen 127.0.0.1:6060] [--shutdown-timeout 10s]
+//	     [--pprof-listen 127.0.0.1:6060] [--shutdown-timeout 10s] [--webrtc-udp 127.0.0.1:8443]
 //
 // Every flag has an AMD_* environment twin (AMD_CONTROL_TOKEN, AMD_MAX_CALLS,
 // ...; trunks as AMD_TRUNKS, comma-separated) and a snake_case key in the
@@ -116,6 +116,7 @@ func serviceConfig(cfg Config, log zerolog.Logger) daemon.ServiceConfig {
 			RingTimeout:  cfg.RingTimeout,
 			Trunks:       names,
 		},
-		Log: log,
+		WebRTC: daemon.WebRTCConfig{UDPListen: cfg.WebRTCUDP},
+		Log:    log,
 	}
 }
