@@ -106,3 +106,48 @@ func TestToneDetectorZeroAllocs(t *testing.T) {
 		t.Fatalf("Process allocates %.2f times per frame, want 0", allocs)
 	}
 }
+
+// TestTonePretestSelectivity measures what the pre-test lets through to the
+// FFT: nearly every frame of a tone (even quiet, in noise, through G.711),
+// and few frames of speech, music or noise.
+func TestTonePretestSelectivity(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(21, 22))
+	noisy := func(x []float64, gen func(*rand.Rand, int) []float64, dbfs float64) []float64 {
+		return tsAddNoise(x, gen(rng, len(x)), tsAmp(dbfs)/math.Sqrt2)
+	}
+	cases := []struct {
+		name     string
+		x        []float64
+		min, max float64 // bounds on the share of frames passing
+		ulaw     bool
+	}{
+		{"tone-300Hz-30dBFS-white15", noisy(tsSine(300, -30, 3000), tsWhite, -45), 0.95, 1},
+		{"tone-1000Hz-18dBFS-pink15", noisy(tsSine(1000, -18, 3000), tsPink, -33), 0.95, 1},
+		{"tone-2450Hz-18dBFS-brown15", noisy(tsSine(2450, -18, 3000), tsBrown, -33), 0.9, 1},
+		{"tone-2100Hz-ulaw-30dBFS", tsSine(2100, -30, 3000), 0.95, 1, true},
+		{"v21", tsV21Flags(3000, -15), 0.95, 1},
+		{"speech-like", tsSpeechLike(rng, 20000, -15), 0, 0.1},
+		{"music", tsMusic(rng, 10000, -15), 0, 0.35},
+		{"white-noise", noisy(tsSilence(10000), tsWhite, -20), 0, 0.01},
+		{"pink-noise", noisy(tsSilence(10000), tsPink, -20), 0, 0.01},
+		{"brown-noise", noisy(tsSilence(10000), tsBrown, -20), 0, 0.05},
+		{"silence", tsSilence(10000), 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pcm := tsToInt16(c.x)
+			if c.ulaw {
+				pcm = tsMulaw(pcm)
+			}
+			d := dsp.NewToneDetector()
+			tsRun(d, pcm)
+			st := d.Stats()
+			share := float64(st.FFTFrames) / float64(st.Frames)
+			t.Logf("%.1f%% of %d frames reached the FFT", 100*share, st.Frames)
+			if share < c.min || share > c.max {
+				t.Errorf("%.1f%% of frames passed the pre-test, want %.0f–%.0f%%", 100*share, 100*c.min, 100*c.max)
+			}
+		})
+	}
+}
