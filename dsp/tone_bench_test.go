@@ -122,17 +122,17 @@ func TestTonePretestSelectivity(t *testing.T) {
 		min, max float64 // bounds on the share of frames passing
 		ulaw     bool
 	}{
-		{"tone-300Hz-30dBFS-white15", noisy(tsSine(300, -30, 3000), tsWhite, -45), 0.95, 1},
-		{"tone-1000Hz-18dBFS-pink15", noisy(tsSine(1000, -18, 3000), tsPink, -33), 0.95, 1},
-		{"tone-2450Hz-18dBFS-brown15", noisy(tsSine(2450, -18, 3000), tsBrown, -33), 0.9, 1},
+		{"tone-300Hz-30dBFS-white15", noisy(tsSine(300, -30, 3000), tsWhite, -45), 0.95, 1, false},
+		{"tone-1000Hz-18dBFS-pink15", noisy(tsSine(1000, -18, 3000), tsPink, -33), 0.95, 1, false},
+		{"tone-2450Hz-18dBFS-brown15", noisy(tsSine(2450, -18, 3000), tsBrown, -33), 0.9, 1, false},
 		{"tone-2100Hz-ulaw-30dBFS", tsSine(2100, -30, 3000), 0.95, 1, true},
-		{"v21", tsV21Flags(3000, -15), 0.95, 1},
-		{"speech-like", tsSpeechLike(rng, 20000, -15), 0, 0.1},
-		{"music", tsMusic(rng, 10000, -15), 0, 0.35},
-		{"white-noise", noisy(tsSilence(10000), tsWhite, -20), 0, 0.01},
-		{"pink-noise", noisy(tsSilence(10000), tsPink, -20), 0, 0.01},
-		{"brown-noise", noisy(tsSilence(10000), tsBrown, -20), 0, 0.05},
-		{"silence", tsSilence(10000), 0, 0},
+		{"v21", tsV21Flags(3000, -15), 0.95, 1, false},
+		{"speech-like", tsSpeechLike(rng, 20000, -15), 0, 0.1, false},
+		{"music", tsMusic(rng, 10000, -15), 0, 0.35, false},
+		{"white-noise", noisy(tsSilence(10000), tsWhite, -20), 0, 0.01, false},
+		{"pink-noise", noisy(tsSilence(10000), tsPink, -20), 0, 0.01, false},
+		{"brown-noise", noisy(tsSilence(10000), tsBrown, -20), 0, 0.05, false},
+		{"silence", tsSilence(10000), 0, 0, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
