@@ -19,9 +19,11 @@ import "math"
 //     burst qualifies its frames count as silence.
 //   - Once someone has spoken, a burst whose peak stays ForegroundDB below
 //     the loudest speech so far (fading 2 dB/s) is background — babble, a
-//     TV, a distant talker — and never qualifies. (Frames inside a word
-//     are not gated: cutting a talker's own decays costs more than the
-//     background that runs on into a word.)
+//     TV, a distant talker — and never qualifies. Frames inside a word are
+//     not gated (cutting a talker's own decays costs more than it gains),
+//     except in a word that began as background and was taken over by a
+//     talker 20 dB louder: there, once the talker stops, the background
+//     showing through is a gap again, so the callee's word ends with them.
 //   - Long bursts count several words: people speak 2.5–3 words per second,
 //     so a word-like unit longer than MaxWordMs of unbroken voicing is
 //     counted again — a 3 s run-on greeting is six words, not one.
@@ -46,6 +48,8 @@ type Segmenter struct {
 	wordLen   int // frames in the current word unit of the burst
 	counted   bool
 	fg        float64 // foreground level: the loudest qualified speech frame, fading
+	qualPeak  float64 // the burst's peak when it qualified
+	mixed     bool    // the burst qualified as background and a far louder talker took over
 
 	out SegmentFrame
 }
@@ -83,6 +87,13 @@ const (
 	DefaultForegroundDB   = 12.0
 	// fgDecayDBPerFrame lets the foreground level fade by 2 dB a second.
 	fgDecayDBPerFrame = 2.0 * FrameMs / 1000
+	// fgMixedExtraDB: in a mixed word, frames ForegroundDB + this (20 dB)
+	// below the foreground are background; a talker's own consonants and
+	// decays reach that low only briefly (bridged as WordGapMs gaps).
+	fgMixedExtraDB = 8.0
+	// fgMixedMinFrames (300 ms) of a burst must pass before a louder talker
+	// makes it mixed.
+	fgMixedMinFrames = 15
 )
 
 func (c SegmenterConfig) withDefaults() SegmenterConfig {
@@ -176,7 +187,12 @@ func (s *Segmenter) Push(v VADFrame, tonal bool) SegmentFrame {
 	// the foreground level fades slowly, so a new talker (or the same one,
 	// quieter, minutes later) is not shut out for ever
 	s.fg -= fgDecayDBPerFrame
-	if v.Speech && !tonal {
+	// A word that began as background and was then drowned by a talker
+	// far louder (babble before the callee's "Hello?") is mixed: once the
+	// talker stops, frames far below the foreground are the background
+	// again and count as a gap, so the word ends with the talker.
+	background := s.open && s.mixed && v.EnergyDB < s.fg-s.cfg.ForegroundDB-fgMixedExtraDB
+	if v.Speech && !tonal && !background {
 		s.voicedFrame(k, v)
 	} else if s.open {
 		s.gap++
@@ -205,7 +221,7 @@ func (s *Segmenter) voicedFrame(k int, v VADFrame) {
 		s.open = true
 		s.start = k
 		s.voiced, s.gap, s.wordLen = 0, 0, 0
-		s.qualified, s.counted = false, false
+		s.qualified, s.counted, s.mixed = false, false, false
 		s.eMin, s.eMax = math.Inf(1), math.Inf(-1)
 	} else if s.gap > 0 {
 		// a short gap inside the burst: bridged, part of the word
@@ -226,6 +242,13 @@ func (s *Segmenter) voicedFrame(k int, v VADFrame) {
 
 	if s.qualified && v.EnergyDB > s.fg {
 		s.fg = v.EnergyDB
+		// A talker 20 dB louder than what the word qualified on, arriving
+		// after a long stretch of it: that stretch was background. (One
+		// talker's words differ by less, and a weak start before a
+		// stressed vowel lasts well under fgMixedMinFrames.)
+		if s.fg > s.qualPeak+s.cfg.ForegroundDB+fgMixedExtraDB && k-s.start >= fgMixedMinFrames {
+			s.mixed = true
+		}
 	}
 	if !s.qualified {
 		need := math.Max(s.cfg.ModulationDB, 2*v.NoiseSpreadDB)
@@ -233,6 +256,7 @@ func (s *Segmenter) voicedFrame(k int, v VADFrame) {
 			return
 		}
 		s.qualified = true
+		s.qualPeak = s.eMax
 		s.fg = math.Max(s.fg, s.eMax)
 		startMs := int64(s.start) * FrameMs
 		if o.FirstSpeechMs < 0 {

@@ -272,3 +272,40 @@ func TestSegmenterForeground(t *testing.T) {
 		t.Errorf("without the gate the quiet phrase should count: %d words/%d utterances vs %d gated", open.Words, open.Utterances, gated.Words)
 	}
 }
+
+// TestSegmenterBackgroundBeforeTalker: babble (three distant talkers, 25 dB
+// below the callee) that starts before the callee and runs on after: the
+// callee's words end when the callee stops, not when the babble does.
+func TestSegmenterBackgroundBeforeTalker(t *testing.T) {
+	t.Parallel()
+	const n = 8000 * 5
+	mix := make([]float64, n)
+	for k := uint64(0); k < 3; k++ {
+		b := enginetest.New(40+k, 110+40*float64(k))
+		b.Silence(200 + 100*int(k))
+		for b.Ms() < 5000 {
+			b.Say(6, -45)
+		}
+		x := b.Render(enginetest.NoiseNone, 0)
+		for i := 0; i < n; i++ {
+			mix[i] += float64(x[i])
+		}
+	}
+	talker := enginetest.New(50, 180)
+	y := talker.Silence(900).Say(2, -18).Silence(4000).Render(enginetest.NoiseWhite, -70)
+	pcm := make([]int16, n)
+	for i := range pcm {
+		pcm[i] = int16(max(-32768, min(32767, mix[i]+float64(y[i]))))
+	}
+	end := talker.Spans()[0][1]
+	frames := segRun(pcm)
+	var at dsp.SegmentFrame
+	for i, f := range frames {
+		if int64(i+1)*dsp.FrameMs == end+1500 {
+			at = f
+		}
+	}
+	if at.InUtterance || at.UtteranceEndMs > end+200 {
+		t.Errorf("1.5 s after the talker stopped (at %d ms): in utterance %v, last speech %d ms, silence %d ms", end, at.InUtterance, at.UtteranceEndMs, at.SilenceMs)
+	}
+}
