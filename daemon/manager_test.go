@@ -436,6 +436,10 @@ func TestMetricsAfterCall(t *testing.T) {
 	c := env.d.get(id)
 	c.progress <- Progress{Kind: ProgressAnswered}
 	env.rec.waitFor(t, id, 5*time.Second, isEvent(engine.EventHumanDetected))
+	// Let all 60 frames be read before the BYE, so the counters are exact.
+	for deadline := time.Now().Add(5 * time.Second); c.media.Load().frames.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	c.progress <- Progress{Kind: ProgressRemoteBye}
 	env.rec.waitFinal(t, id, 5*time.Second)
 	waitGone(t, env.m, id)
