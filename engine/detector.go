@@ -59,6 +59,7 @@ type Detector struct {
 	lossy      *bool // WithLossyCodec, nil when not given
 
 	seg0     dsp.SegmentFrame // segmentation after the last frame
+	trace    FrameTrace       // the stages' view of the last frame
 	soundRun int64            // ms of consecutive frames with sound that is not (yet) speech
 	peakSNR  float64          // highest frame SNR heard in speech
 	vadMs    int64            // ms the VAD called speech, qualified or not
@@ -110,6 +111,7 @@ func (d *Detector) Reset() {
 	}
 	d.frames, d.phase = 0, phaseListening
 	d.seg0 = dsp.SegmentFrame{FirstSpeechMs: -1, PrevUtteranceEndMs: -1}
+	d.trace = FrameTrace{}
 	d.soundRun, d.peakSNR, d.vadMs = 0, 0, 0
 	d.decision, d.decisionConf, d.machineAtMs, d.stoppedSpk = "", 0, 0, false
 	d.n = 0
@@ -127,6 +129,18 @@ func (d *Detector) Done() bool { return d.phase == phaseDone }
 // Decision returns the verdict so far (empty before one).
 func (d *Detector) Decision() EventType { return d.decision }
 
+// FrameTrace is what the detector's stages made of the last frame, for
+// plots and tuning tools that want exactly what the Detector saw.
+type FrameTrace struct {
+	VAD     dsp.VADFrame
+	Segment dsp.SegmentFrame
+	Tone    dsp.ToneResult
+}
+
+// LastFrame returns the stages' view of the last frame Process consumed
+// (zero before the first, and in ModeDisabled).
+func (d *Detector) LastFrame() FrameTrace { return d.trace }
+
 // Process consumes one 160-sample frame and returns the events it caused: a
 // view into a buffer the next call reuses.
 func (d *Detector) Process(frame []int16) []Event {
@@ -142,6 +156,7 @@ func (d *Detector) Process(frame []int16) []Event {
 	tr := d.tone.Process(frame)
 	s := d.seg.Push(v, tr.Tonal)
 	d.seg0 = s
+	d.trace = FrameTrace{VAD: v, Segment: s, Tone: tr}
 	// Something is sounding that is not (yet) a word: a tone being
 	// confirmed, a burst the segmenter has not qualified, an onset. The
 	// human rule waits for it to resolve.

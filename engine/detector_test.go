@@ -797,3 +797,22 @@ func TestDetectorWaitsForSoundingTone(t *testing.T) {
 		})
 	}
 }
+
+// TestDetectorLastFrame: the trace shows the stages' view of each frame, the
+// same as running the stages by hand.
+func TestDetectorLastFrame(t *testing.T) {
+	t.Parallel()
+	pcm := enginetest.New(13, 140).Silence(400).Say(2, -20).Silence(600).Render(enginetest.NoisePink, -55)
+	d, _ := engine.NewDetector(engine.Config{})
+	v := dsp.NewVAD()
+	for off := 0; off+dsp.FrameSamples <= len(pcm) && !d.Done(); off += dsp.FrameSamples {
+		f := pcm[off : off+dsp.FrameSamples]
+		d.Process(f)
+		if got, want := d.LastFrame().VAD, v.Process(f); got != want {
+			t.Fatalf("frame %d: trace VAD %+v, VAD %+v", off/dsp.FrameSamples, got, want)
+		}
+	}
+	if tr := d.LastFrame(); tr.Segment.Words == 0 || tr.Segment.FirstSpeechMs < 300 {
+		t.Errorf("trace segment %+v", tr.Segment)
+	}
+}
