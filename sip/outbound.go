@@ -130,7 +130,7 @@ type OutboundCall struct {
 	closeOnce  sync.Once
 	answered   atomic.Bool
 	chosen     atomic.Pointer[Format]
-	stopCtx    func() bool
+	stopCtx    func() bool // set before run starts; called by run only
 
 	// run-goroutine only
 	invitedAt, ringingAt  time.Time
@@ -210,17 +210,22 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 	invite.AppendHeader(ssip.NewHeader("Content-Type", "application/sdp"))
 	invite.SetBody(offer)
 
+	// Everything Close touches exists before the call is visible to a
+	// concurrent UA shutdown.
+	waitCtx, cancel := context.WithCancelCause(context.Background())
+	c.waitCancel = cancel
 	if err := u.register(c); err != nil {
+		cancel(nil)
 		media.Close()
 		return nil, err
 	}
-	waitCtx, cancel := context.WithCancelCause(context.Background())
-	c.waitCancel = cancel
 	c.invitedAt = time.Now()
 	dlg, err := u.dua.WriteInvite(waitCtx, invite)
 	if err != nil {
 		cancel(nil)
 		u.unregister(c)
+		close(c.progress)
+		close(c.done) // a shutdown's Close may already wait on it
 		media.Close()
 		return nil, fmt.Errorf("%w: invite %s: %v", ErrTransport, c.target, err)
 	}
@@ -304,7 +309,6 @@ func (c *OutboundCall) Close() error {
 	c.closeOnce.Do(func() {
 		c.requestHangup()
 		<-c.done // bounded by SIP transaction timers
-		c.stopCtx()
 		c.media.Close()
 		st := c.media.Stats()
 		c.log.Info().Uint64("packets", st.Packets).Uint64("lost", st.Lost).Uint64("late", st.Late).
@@ -325,6 +329,7 @@ func (c *OutboundCall) run(waitCtx context.Context, timeout time.Duration) {
 	defer close(c.done)
 	defer close(c.progress)
 	defer c.ua.unregister(c)
+	defer c.stopCtx() // the dial context no longer matters
 	timer := time.AfterFunc(timeout, func() { c.waitCancel(ErrNoAnswer) })
 	dlg := c.dlg.Load()
 	opts := sipgo.AnswerOptions{OnResponse: c.onResponse}

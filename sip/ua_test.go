@@ -315,3 +315,45 @@ func TestStrangersAndGarbageOnRTPPort(t *testing.T) {
 		}
 	}
 }
+
+// TestDialCloseRace dials while the UA shuts down: whatever interleaving,
+// no panic, no deadlock, every call ends.
+func TestDialCloseRace(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	for i := range 5 {
+		u := newUA(t, time.Second)
+		var calls []*amdsip.OutboundCall
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 4 {
+				c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:noanswer@%s", ph.Addr())})
+				if err != nil {
+					if !errors.Is(err, amdsip.ErrClosed) && !errors.Is(err, amdsip.ErrTransport) {
+						t.Errorf("dial: %v", err)
+					}
+					return
+				}
+				calls = append(calls, c)
+			}
+		}()
+		time.Sleep(time.Duration(i*3) * time.Millisecond) // close at different points of the dial loop
+		closed := make(chan error, 1)
+		go func() { closed <- u.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(40 * time.Second):
+			t.Fatal("UA close hung")
+		}
+		<-done
+		for _, c := range calls {
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("call not ended by UA close")
+			}
+			c.Close()
+		}
+	}
+}
