@@ -73,8 +73,8 @@ type enginePool struct {
 	minWait time.Duration
 	maxWait time.Duration
 	log     zerolog.Logger
-	// onEvent applies one event; called from the link's goroutine.
-	onEvent func(l *engineLink, in control.Incoming)
+	// onEvents applies a batch of events in order; called from the link's goroutine.
+	onEvents func(l *engineLink, batch []control.Incoming)
 	// onUp runs (in its own goroutine) after each (re)connect.
 	onUp func(ctx context.Context, l *engineLink, c EngineConn)
 	// onDown runs after a connection is lost.
@@ -178,9 +178,17 @@ func (p *enginePool) runLink(ctx context.Context, l *engineLink) {
 	}
 }
 
-// drain applies c's events until the connection ends or ctx is done.
+// maxEventBatch bounds how many queued events are applied in one store
+// transaction.
+const maxEventBatch = 256
+
+// drain applies c's events until the connection ends or ctx is done. What
+// has queued up while the previous batch was being written is taken as the
+// next batch: one commit for many events when the engine is busy, no added
+// latency when it is not.
 func (p *enginePool) drain(ctx context.Context, l *engineLink, c EngineConn) {
 	events := c.Events()
+	batch := make([]control.Incoming, 0, maxEventBatch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,7 +197,25 @@ func (p *enginePool) drain(ctx context.Context, l *engineLink, c EngineConn) {
 			if !ok {
 				return
 			}
-			p.onEvent(l, in)
+			batch = append(batch[:0], in)
+			open := true
+		more:
+			for open && len(batch) < maxEventBatch {
+				select {
+				case in, ok := <-events:
+					if !ok {
+						open = false
+						break more
+					}
+					batch = append(batch, in)
+				default:
+					break more
+				}
+			}
+			p.onEvents(l, batch)
+			if !open {
+				return
+			}
 		}
 	}
 }

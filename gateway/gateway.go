@@ -75,7 +75,7 @@ func New(cfg Config, st store.Store, opts ...Option) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(g.registry, g)
 	g.pool.token, g.pool.minWait, g.pool.maxWait, g.pool.log = cfg.EngineToken, cfg.ReconnectMin, cfg.ReconnectMax, g.log
-	g.pool.onEvent = g.onEvent
+	g.pool.onEvents = g.onEvents
 	g.pool.onUp = g.onEngineUp
 	g.pool.onDown = g.onEngineDown
 	g.disp = notify.NewDispatcher(st, []byte(cfg.SigningSecret),
@@ -117,53 +117,73 @@ func (g *Gateway) Run(ctx context.Context) error {
 // eventApplyTimeout bounds the store write of one event.
 const eventApplyTimeout = 10 * time.Second
 
-// onEvent applies one engine event to its call's record and queues the
-// notifications it causes, in one transaction. It runs on the link's
-// goroutine, so one call's events are applied in order.
-func (g *Gateway) onEvent(l *engineLink, in control.Incoming) {
+// onEvents applies engine events to their calls' records and queues the
+// notifications they cause: record changes and notifications of the whole
+// batch commit together, so a crash keeps all or none of them. It runs on
+// the link's goroutine, so a call's events are applied in order.
+func (g *Gateway) onEvents(l *engineLink, batch []control.Incoming) {
 	now := g.now()
-	callID := in.CallID
-	var typ string
-	var fn func(c *store.Call) ([]store.Notification, error)
-	switch {
-	case in.Status != nil:
-		typ = string(in.Status.Status)
-		fn = func(c *store.Call) ([]store.Notification, error) { return applyStatus(c, in.Status, now), nil }
-	case in.AMD != nil:
-		typ = string(in.AMD.Event.Type)
-		fn = func(c *store.Call) ([]store.Notification, error) { return applyAMD(c, in.AMD, now), nil }
-	default:
+	updates := make([]store.CallUpdate, 0, len(batch))
+	queued := make([]int, 0, len(batch))
+	types := make([]string, 0, len(batch))
+	for _, in := range batch {
+		var typ string
+		var fn func(c *store.Call) []store.Notification
+		switch {
+		case in.Status != nil:
+			st := in.Status
+			typ = string(st.Status)
+			fn = func(c *store.Call) []store.Notification { return applyStatus(c, st, now) }
+		case in.AMD != nil:
+			ev := in.AMD
+			typ = string(ev.Event.Type)
+			fn = func(c *store.Call) []store.Notification { return applyAMD(c, ev, now) }
+		default:
+			continue
+		}
+		g.metrics.events.WithLabelValues(typ).Inc()
+		k := len(queued)
+		queued = append(queued, 0)
+		types = append(types, typ)
+		updates = append(updates, store.CallUpdate{CallID: in.CallID, Fn: func(c *store.Call) ([]store.Notification, error) {
+			notes := fn(c)
+			queued[k] = len(notes)
+			return notes, nil
+		}})
+	}
+	if len(updates) == 0 {
 		return
 	}
-	g.metrics.events.WithLabelValues(typ).Inc()
-	queued := 0
-	wrapped := func(c *store.Call) ([]store.Notification, error) {
-		notes, err := fn(c)
-		queued = len(notes)
-		return notes, err
-	}
-	// A store failure is retried briefly: dropping the event could leave
-	// the call unresolved until the loss timeout.
-	var err error
+	// A store failure is retried briefly: dropping events could leave
+	// calls unresolved until the loss timeout.
+	var (
+		errs []error
+		err  error
+	)
 	for attempt := 0; attempt < 5; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), eventApplyTimeout)
-		err = g.store.UpdateCall(ctx, callID, wrapped)
+		errs, err = g.store.UpdateCalls(ctx, updates)
 		cancel()
-		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrClosed) {
+		if err == nil || errors.Is(err, store.ErrClosed) {
 			break
 		}
 		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
 	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return // another client's call on a shared engine
-	case err != nil:
-		g.log.Error().Err(err).Str("callId", callID).Str("event", typ).Msg("apply engine event")
+	if err != nil {
+		g.log.Error().Err(err).Int("events", len(updates)).Msg("apply engine events")
 		return
 	}
-	g.unsuspect(callID)
-	g.log.Debug().Str("callId", callID).Str("engine", l.url).Str("event", typ).Int("notifications", queued).Msg("engine event")
-	if queued > 0 {
+	wake := false
+	for i, u := range updates {
+		if errs[i] != nil {
+			// ErrNotFound: another client's call on a shared engine.
+			continue
+		}
+		g.unsuspect(u.CallID)
+		wake = wake || queued[i] > 0
+		g.log.Debug().Str("callId", u.CallID).Str("engine", l.url).Str("event", types[i]).Int("notifications", queued[i]).Msg("engine event")
+	}
+	if wake {
 		g.disp.Wake()
 	}
 }

@@ -191,26 +191,53 @@ func (s *SQLite) GetCall(ctx context.Context, callID string) (*Call, error) {
 
 // UpdateCall runs fn on the record and queues its notifications atomically.
 func (s *SQLite) UpdateCall(ctx context.Context, callID string, fn func(c *Call) ([]Notification, error)) error {
-	if err := s.check(); err != nil {
+	errs, err := s.UpdateCalls(ctx, []CallUpdate{{CallID: callID, Fn: fn}})
+	if err != nil {
 		return err
+	}
+	return errs[0]
+}
+
+// UpdateCalls applies a batch in one transaction: one commit (one fsync)
+// for all, which is what lets an engine link absorb bursts of events.
+func (s *SQLite) UpdateCalls(ctx context.Context, updates []CallUpdate) ([]error, error) {
+	if err := s.check(); err != nil {
+		return nil, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("update call %s: begin: %w", callID, err)
+		return nil, fmt.Errorf("update calls: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	errs := make([]error, len(updates))
+	now := time.Now()
+	for i, u := range updates {
+		errs[i], err = updateTx(ctx, tx, u.CallID, u.Fn, now)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("update calls: commit: %w", err)
+	}
+	return errs, nil
+}
+
+// updateTx applies one update inside tx. skip is the update's own failure
+// (ErrNotFound, fn's error: nothing of it was written); err is a database
+// failure that dooms the transaction.
+func updateTx(ctx context.Context, tx *sql.Tx, callID string, fn func(c *Call) ([]Notification, error), now time.Time) (skip, err error) {
 	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE call_id=?`, callID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("call %s: %w", callID, ErrNotFound)
+		return fmt.Errorf("call %s: %w", callID, ErrNotFound), nil
 	}
 	if err != nil {
-		return fmt.Errorf("update call %s: read: %w", callID, err)
+		return nil, fmt.Errorf("update call %s: read: %w", callID, err)
 	}
-	notes, err := fn(c)
-	if err != nil {
-		return err
+	notes, ferr := fn(c)
+	if ferr != nil {
+		return ferr, nil
 	}
-	now := time.Now()
 	for i := range notes {
 		n := &notes[i]
 		c.NotifySeq++
@@ -226,31 +253,28 @@ func (s *SQLite) UpdateCall(ctx context.Context, callID string, fn func(c *Call)
 		}
 		hdr, err := json.Marshal(n.Headers)
 		if err != nil {
-			return fmt.Errorf("encode headers: %w", err)
+			return nil, fmt.Errorf("encode headers: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO outbox(call_id, seq, idem_key, status, url, headers, body, state, next_attempt_ms, created_ms)
 			VALUES(?,?,?,?,?,?,?,?,?,?)`,
 			n.CallID, n.Seq, n.Key, n.Status, n.URL, hdr, []byte(n.Body), n.State, ms(n.NextAttempt), ms(n.CreatedAt))
 		if err != nil {
-			return fmt.Errorf("queue notification %s: %w", n.Key, err)
+			return nil, fmt.Errorf("queue notification %s: %w", n.Key, err)
 		}
 		if n.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("queue notification %s: %w", n.Key, err)
+			return nil, fmt.Errorf("queue notification %s: %w", n.Key, err)
 		}
 	}
 	c.UpdatedAt = now.UTC()
 	doc, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("encode call %s: %w", callID, err)
+		return nil, fmt.Errorf("encode call %s: %w", callID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE calls SET status=?, notify_seq=?, doc=? WHERE call_id=?`,
 		c.Status, c.NotifySeq, doc, callID); err != nil {
-		return fmt.Errorf("update call %s: %w", callID, err)
+		return nil, fmt.Errorf("update call %s: %w", callID, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update call %s: commit: %w", callID, err)
-	}
-	return nil
+	return nil, nil
 }
 
 // IdempotencyKey is the key of a call's seq-th notification. It is derived,

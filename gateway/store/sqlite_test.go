@@ -345,3 +345,41 @@ func TestPruneKeepsWhatIsOwed(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateCallsBatch(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := ctxT(t)
+	for _, id := range []string{"a", "b"} {
+		if err := s.CreateCall(ctx, newCall(id, "bot", time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip := errors.New("skip me")
+	note := func(st string) func(c *Call) ([]Notification, error) {
+		return func(c *Call) ([]Notification, error) {
+			c.Status = st
+			return []Notification{{Status: st, URL: "u", Body: json.RawMessage(`{}`)}}, nil
+		}
+	}
+	errs, err := s.UpdateCalls(ctx, []CallUpdate{
+		{CallID: "a", Fn: note(StatusAnswered)},
+		{CallID: "missing", Fn: note(StatusAnswered)},
+		{CallID: "b", Fn: func(c *Call) ([]Notification, error) { c.Status = StatusFailed; return nil, skip }},
+		{CallID: "a", Fn: note(StatusCompleted)},
+		{CallID: "b", Fn: note(StatusRinging)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || !errors.Is(errs[1], ErrNotFound) || !errors.Is(errs[2], skip) || errs[3] != nil || errs[4] != nil {
+		t.Fatalf("per-update errors %v", errs)
+	}
+	a, _ := s.GetCall(ctx, "a")
+	b, _ := s.GetCall(ctx, "b")
+	if a.Status != StatusCompleted || a.NotifySeq != 2 || b.Status != StatusRinging || b.NotifySeq != 1 {
+		t.Fatalf("a %+v b %+v", a, b)
+	}
+	if notes := mustNotes(t, s, "a"); len(notes) != 2 || notes[0].Status != StatusAnswered || notes[1].Key != "a.2" {
+		t.Fatalf("a's notes %+v", notes)
+	}
+}

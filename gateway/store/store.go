@@ -150,6 +150,12 @@ type Outcome struct {
 	HTTPCode int
 }
 
+// CallUpdate is one change of an UpdateCalls batch.
+type CallUpdate struct {
+	CallID string
+	Fn     func(c *Call) ([]Notification, error)
+}
+
 // Store is what the gateway needs from its persistence.
 type Store interface {
 	// CreateCall inserts a new record; ErrExists if the id is taken.
@@ -160,6 +166,10 @@ type Store interface {
 	// to queue, and writes both in one transaction. The notifications get
 	// their Seq and Key assigned here. fn returning an error aborts.
 	UpdateCall(ctx context.Context, callID string, fn func(c *Call) ([]Notification, error)) error
+	// UpdateCalls applies a batch of updates, in order, in one transaction.
+	// It returns one error per update (ErrNotFound or fn's error: that
+	// update alone is skipped) or an error that failed the whole batch.
+	UpdateCalls(ctx context.Context, updates []CallUpdate) ([]error, error)
 	// ListCalls returns one page of calls, newest first, and the cursor of
 	// the next page ("" at the end).
 	ListCalls(ctx context.Context, f Filter) ([]Call, string, error)
