@@ -21,6 +21,7 @@ import (
 	"github.com/amd-engine/amd/engine"
 	"github.com/amd-engine/amd/sip"
 	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
 )
 
 // scriptedEngine answers every dial by publishing a fixed script of events
@@ -69,6 +70,7 @@ func ev(seq int, t engine.EventType) control.AMDEvent {
 }
 
 func TestDialCommand(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	script := []any{
 		st(call.StatusTrying, ""), st(call.StatusRinging, ""), st(call.StatusAnswered, ""),
 		ev(1, engine.EventMachineDetected), ev(2, engine.EventToneDetected), ev(3, engine.EventStopped),
@@ -175,6 +177,7 @@ func TestDialCommandEngineDown(t *testing.T) {
 // (in-process) whose callee is SIPp answering 486: the JSON lines are the
 // control messages, the last one the failed status, and the exit status 0.
 func TestDialAgainstAmdd(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	sippBin, err := exec.LookPath("sipp")
 	if err != nil {
 		t.Skip("sipp not installed (make deps installs sip-tester)")

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestRunBadConfigExits2(t *testing.T) {
@@ -95,3 +97,5 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
