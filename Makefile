@@ -6,7 +6,10 @@ BIN   := bin
 APT_PACKAGES := sox libsox-fmt-all espeak-ng sip-tester libopus-dev libopusfile-dev pkg-config chromium
 FUZZTIME ?= 5s
 
-.PHONY: all build deps test vet unit libopus fuzz run bench corpus fixtures clean
+# Only regenerating the corpus needs these (the tests read the committed audio).
+FIXTURE_PACKAGES := espeak-ng sox flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+
+.PHONY: all build deps test vet unit libopus fuzz run bench fixtures clean
 
 all: build
 
@@ -49,6 +52,11 @@ bench:
 
 run: deps build
 	./scripts/run-stack.sh
+
+# fixtures regenerates the labelled corpus deterministically (fixed seed).
+fixtures:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(FIXTURE_PACKAGES)"
+	$(GO) run ./fixtures/gen -out fixtures/corpus
 
 clean:
 	rm -rf $(BIN)
