@@ -577,3 +577,58 @@ func BenchmarkPublish(b *testing.B) {
 		srv.Publish("bench", h)
 	}
 }
+
+func TestConcurrentDialsOnOneClient(t *testing.T) {
+	h := newHarness(t)
+	c := connect(t, h, "")
+	const n = 50
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id, err := c.Dial(tctx(t), Dial{CallID: fmt.Sprintf("par-%02d", i), Target: "+1555", Caller: "x"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if id != fmt.Sprintf("par-%02d", i) {
+				errs <- fmt.Errorf("dial %d got id %s: replies crossed", i, id)
+				return
+			}
+			ids <- id
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(ids) != n {
+		t.Fatalf("%d dials acknowledged, want %d", len(ids), n)
+	}
+}
+
+// TestDeadPeerIsDropped: a client that neither reads nor answers pings is
+// disconnected after two ping intervals, so its slot and routes are freed.
+func TestDeadPeerIsDropped(t *testing.T) {
+	h := newHarness(t, WithPingInterval(50*time.Millisecond))
+	ws := rawConn(t, h.url, nil)
+	// Never read: gorilla answers pings only from inside a read.
+	_ = ws
+	deadline := time.Now().Add(5 * time.Second)
+	for h.srv.Stats().Connections != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dead peer still connected after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A live client (the Client reads, so it answers pings) stays up.
+	c := connect(t, h, "")
+	time.Sleep(300 * time.Millisecond)
+	if _, err := c.Ping(tctx(t)); err != nil {
+		t.Fatalf("live client dropped: %v", err)
+	}
+}
