@@ -36,7 +36,7 @@ package engine
 //     more than a person says when answering) → machine (long_greeting).
 //  4. Short greeting. Speech of at least MinHumanSpeechMs (a real word, not a
 //     click) and at most HumanMaxGreetingMs, followed by HumanSilenceMs
-//     (900 ms; Asterisk uses 800) without speech → human
+//     (850 ms; Asterisk uses 800) without speech → human
 //     (short_greeting). Greetings between HumanMaxGreetingMs and
 //     LongGreetingMs are ambiguous (a receptionist, or a terse voicemail):
 //     the silence required grows linearly up to AmbiguousSilenceMs, which
@@ -90,7 +90,7 @@ const (
 	// beep (which follows its greeting within ~1 s) a better chance to
 	// sound first, while the human verdict's median latency after the
 	// greeting ends stays under 1 s.
-	HumanSilenceMs = 900
+	HumanSilenceMs = 850
 	// AmbiguousSilenceMs is the silence required after a greeting as long as
 	// LongGreetingMs; shorter ambiguous greetings need proportionally less.
 	AmbiguousSilenceMs = 1600
