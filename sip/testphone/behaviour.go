@@ -26,7 +26,8 @@ import (
 // and the file as early media before answering), ;reject=CODE with
 // ;early=1 (play the file as early media, then fail: SIT + 404 style),
 // ;dtmf=DIGITS (RFC 4733 digits after the file), ;rtp=none (answer but
-// send no RTP at all).
+// send no RTP at all), ;loss=PCT and ;reorder=PCT (drop, or swap with the
+// next, that share of RTP packets).
 type Behaviour struct {
 	Audio     string // file name without .wav; empty with Reject/NoAnswer
 	Reject    int
@@ -39,6 +40,9 @@ type Behaviour struct {
 	DTMF      string
 	// NoRTP answers but never sends RTP (media-timeout tests).
 	NoRTP bool
+	// LossPct drops, ReorderPct swaps with the next packet, that share of
+	// RTP packets (network impairment for receiver tests).
+	LossPct, ReorderPct int
 }
 
 // ParseBehaviour reads the user part and URI parameters. defaults carries
@@ -91,6 +95,15 @@ func ParseBehaviour(user string, params map[string]string, defaults Behaviour) (
 				}
 			}
 			b.DTMF = v
+		case "loss", "reorder":
+			n, perr := strconv.Atoi(v)
+			if perr != nil || n < 0 || n > 50 {
+				err = fmt.Errorf("want percent 0..50")
+			} else if k == "loss" {
+				b.LossPct = n
+			} else {
+				b.ReorderPct = n
+			}
 		case "rtp":
 			if v != "none" {
 				err = fmt.Errorf("want rtp=none")

@@ -280,7 +280,8 @@ func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	sdpHdr := ssip.NewHeader("Content-Type", "application/sdp")
 	dlg.Respond(180, "Ringing", nil)
 
-	st := &streamer{conn: rtpConn, dst: rm.Addr, format: f, dtmfPT: rm.DTMFPayloadType, hasDTMF: rm.HasDTMF}
+	st := &streamer{conn: rtpConn, dst: rm.Addr, format: f, dtmfPT: rm.DTMFPayloadType, hasDTMF: rm.HasDTMF,
+		lossPct: b.LossPct, reorderPct: b.ReorderPct}
 	if err := st.init(); err != nil {
 		dlg.Respond(500, "Server Internal Error", nil)
 		return

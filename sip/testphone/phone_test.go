@@ -334,3 +334,36 @@ func TestAudioFoundBelowDir(t *testing.T) {
 		t.Fatal("missing file found")
 	}
 }
+
+// TestImpairedNetwork runs the receiver against loss and reordering made
+// by the phone: the tones must survive, and the counters must tell.
+func TestImpairedNetwork(t *testing.T) {
+	t.Parallel()
+	ph := startPhone(t, Config{RingDelay: 20 * time.Millisecond})
+	u := startUA(t)
+	for _, tc := range []struct {
+		params     string
+		lost, reor bool
+	}{
+		{";loss=10", true, false},
+		{";reorder=20", false, true},
+	} {
+		c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:tones_ulaw@%s%s;bye=end", ph.Addr(), tc.params)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next(t, c, amdsip.ProgressAnswered)
+		pcm, _ := readFrames(t, c.Media(), 9600, 4*time.Second)
+		if findTone(pcm, 440) < 0 || findTone(pcm, 1000) < 0 {
+			t.Errorf("%s: tones lost", tc.params)
+		}
+		st := c.Media().Stats()
+		if (st.Lost > 0) != tc.lost || (st.Reordered > 0) != tc.reor {
+			t.Errorf("%s: lost %d reordered %d", tc.params, st.Lost, st.Reordered)
+		}
+		if tc.lost && st.ConcealedFrames == 0 {
+			t.Errorf("%s: no frame marked lost", tc.params)
+		}
+		c.Close()
+	}
+}

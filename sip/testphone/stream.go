@@ -30,12 +30,18 @@ type streamer struct {
 	wire    [1500]byte
 	ticks   uint32 // timestamp step per 20 ms
 	packets int    // owned by run; read after it returns
+
+	lossPct, reorderPct int
+	rng                 *rand.Rand
+	held                [1500]byte // a packet delayed behind the next one
+	heldN               int
 }
 
 func (s *streamer) init() error {
 	s.pkt.Header = rtp.Header{Version: 2, PayloadType: s.format.PayloadType,
 		SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32(), SSRC: rand.Uint32(), Marker: true}
 	s.ticks = dsp.FrameSamples
+	s.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	if s.format.Codec == amdsip.CodecOpus {
 		enc, err := dsp.NewOpusEncoder(24000)
 		if err != nil {
@@ -144,11 +150,28 @@ func (s *streamer) sendDigit(ctx context.Context, tick *time.Ticker, d rune) boo
 func (s *streamer) send(payload []byte) {
 	s.pkt.Payload = payload
 	n, err := s.pkt.MarshalTo(s.wire[:])
-	if err == nil {
-		if _, err := s.conn.WriteToUDPAddrPort(s.wire[:n], s.dst); err == nil {
-			s.packets++
-		}
-	}
 	s.pkt.SequenceNumber++
 	s.pkt.Marker = false
+	if err != nil {
+		return
+	}
+	switch {
+	case s.lossPct > 0 && s.rng.IntN(100) < s.lossPct:
+		return // lost in the network
+	case s.heldN > 0:
+		// The delayed packet arrives right after its successor.
+		s.write(s.wire[:n])
+		s.write(s.held[:s.heldN])
+		s.heldN = 0
+	case s.reorderPct > 0 && s.rng.IntN(100) < s.reorderPct:
+		s.heldN = copy(s.held[:], s.wire[:n])
+	default:
+		s.write(s.wire[:n])
+	}
+}
+
+func (s *streamer) write(b []byte) {
+	if _, err := s.conn.WriteToUDPAddrPort(b, s.dst); err == nil {
+		s.packets++
+	}
 }
