@@ -632,3 +632,18 @@ func TestDeadPeerIsDropped(t *testing.T) {
 		t.Fatalf("live client dropped: %v", err)
 	}
 }
+
+func TestOversizedMessageClosesConnection(t *testing.T) {
+	h := newHarness(t)
+	ws := rawConn(t, h.url, nil)
+	big := `{"v":1,"type":"ping","id":"` + strings.Repeat("x", MaxMessageBytes) + `"}`
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("read after oversized message: %v, want close 1009", err)
+	}
+}
