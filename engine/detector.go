@@ -6,8 +6,9 @@ import (
 	"github.com/amd-engine/amd/dsp"
 )
 
-// ToneSource is the tone detector the Detector consults every frame (the
-// teammate's *dsp.ToneDetector satisfies it).
+// ToneSource is the tone detector the Detector consults every frame;
+// *dsp.ToneDetector satisfies it. If it also has Reset() or
+// SetLossyCodec(bool), the Detector uses them.
 type ToneSource interface {
 	Process(frame []int16) dsp.ToneResult
 }
