@@ -171,3 +171,18 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeDial measures decoding plus validation of a full dial
+// command, the control channel's most expensive message.
+func BenchmarkDecodeDial(b *testing.B) {
+	msg := []byte(`{"v":1,"type":"dial","id":"2","callId":"abc-1","target":"+15551234567","caller":"bot","trunk":"main","timeoutInMs":30000,
+		"metadata":{"k":"v"},"timers":{"noSpeechTimeoutMs":4000,"decisionTimeoutMs":10000},"machineDetection":"disconnect",
+		"thresholdWordCount":4,"amdEventsSubscription":["amd_human_detected"],"codecs":["opus","PCMU"]}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for i := 0; i < b.N; i++ {
+		if _, _, err := DecodeCommand(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
