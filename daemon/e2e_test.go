@@ -668,3 +668,30 @@ func TestE2EMediaTimeout(t *testing.T) {
 		t.Fatalf("sipp did not get the BYE: %v", err)
 	}
 }
+
+// TestE2EAtCapacity: with --max-calls 1, a second dial while the first
+// rings is refused with at_capacity; hanging up the ringing call cancels it.
+func TestE2EAtCapacity(t *testing.T) {
+	t.Parallel()
+	svc := startService(t, func(c *ServiceConfig) { c.Manager.MaxCalls = 1 })
+	sipp := startSIPp(t, "uas_noanswer.xml", nil, "")
+	c := connectClient(t, svc.url, "")
+	first := dialCall(t, c, control.Dial{Target: fmt.Sprintf("sip:ring@127.0.0.1:%d", sipp.port), TimeoutInMs: 20000})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Dial(ctx, control.Dial{Target: fmt.Sprintf("sip:other@127.0.0.1:%d", sipp.port), Caller: "amd-e2e"})
+	if !errors.Is(err, control.ErrAtCapacity) {
+		t.Fatalf("second dial: %v, want at_capacity", err)
+	}
+	if err := c.Hangup(ctx, first); err != nil {
+		t.Fatalf("hangup: %v", err)
+	}
+	msgs := watch(t, c, first, 20*time.Second, nil)
+	f := final(t, msgs)
+	if f.Status != call.StatusFailed || f.EndReason != call.EndFailed || f.ReasonCode != "Request Terminated" {
+		t.Fatalf("final %+v, want failed 487 after our CANCEL", f)
+	}
+	if err := sipp.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("sipp did not see CANCEL/ACK: %v", err)
+	}
+}
