@@ -251,8 +251,12 @@ func (c *OutboundCall) fromHeader() *ssip.FromHeader {
 			from.Address = u
 		}
 	case caller != "":
-		from.Address.User = strings.TrimPrefix(strings.ToLower(caller), "tel:")
-		from.DisplayName = caller
+		user := caller
+		if len(user) > 4 && strings.EqualFold(user[:4], "tel:") {
+			user = user[4:]
+		}
+		from.Address.User = user
+		from.DisplayName = user
 	}
 	from.Params = ssip.NewParams()
 	from.Params.Add("tag", ssip.GenerateTagN(16))
