@@ -3,16 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/amd-engine/amd/sip"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 )
 
@@ -99,3 +103,39 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestServiceConfigMapping(t *testing.T) {
+	cfg, err := LoadConfig([]string{"--sip-listen", "127.0.0.1:5070", "--rtp-ports", "40000-40998", "--max-calls", "7",
+		"--media-timeout", "4s", "--ring-timeout", "30s", "--control-token", "t",
+		"--trunk", "main=sip:alice:pw@10.0.0.1:5080", "--trunk", "b=sip:10.0.0.2"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := serviceConfig(cfg, zerolog.Nop())
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"sip listen", sc.SIP.ListenAddr, "127.0.0.1:5070"},
+		{"media ip", sc.SIP.MediaIP, "127.0.0.1"},
+		{"rtp min", sc.SIP.RTPPortMin, 40000},
+		{"rtp max", sc.SIP.RTPPortMax, 40998},
+		{"sip media timeout", sc.SIP.MediaTimeout, 4 * time.Second},
+		{"daemon media timeout", sc.Manager.MediaTimeout, 4 * time.Second},
+		{"ring timeout", sc.Manager.RingTimeout, 30 * time.Second},
+		{"max calls", sc.Manager.MaxCalls, 7},
+		{"token", sc.ControlToken, "t"},
+		{"trunk names", sc.Manager.Trunks, []string{"main", "b"}},
+		{"first trunk", sc.SIP.Trunks[0], sip.Trunk{Name: "main", Host: "10.0.0.1", Port: 5080, Username: "alice", Password: "pw"}},
+		{"second trunk", sc.SIP.Trunks[1], sip.Trunk{Name: "b", Host: "10.0.0.2"}},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	// The SIP side accepts what amdd's validation accepted.
+	if err := sc.SIP.WithDefaults().Validate(); err != nil {
+		t.Fatalf("sip config: %v", err)
+	}
+}
