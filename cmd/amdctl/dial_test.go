@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"os/exec"
@@ -247,4 +248,89 @@ func TestDialAgainstAmdd(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("sipp did not finish (no ACK?)")
 	}
+}
+
+// hangupEngine answers and then waits: only a hangup ends the call.
+type hangupEngine struct {
+	srv    *control.Server
+	mu     sync.Mutex
+	hungUp []string
+}
+
+func (e *hangupEngine) Dial(_ context.Context, d control.Dial) (string, error) {
+	a := st(call.StatusAnswered, "")
+	a.CallID = d.CallID
+	e.srv.Publish(d.CallID, &a)
+	return d.CallID, nil
+}
+
+func (e *hangupEngine) Hangup(id string) error {
+	e.mu.Lock()
+	e.hungUp = append(e.hungUp, id)
+	e.mu.Unlock()
+	f := st(call.StatusCompleted, call.EndBotDisconnected)
+	f.CallID = id
+	e.srv.Publish(id, &f)
+	return nil
+}
+func (e *hangupEngine) StopAMD(string) error { return nil }
+
+// TestDialInterruptHangsUp: an interrupt (ctx) makes amdctl dial hang the
+// call up and still print the final status before exiting 0.
+func TestDialInterruptHangsUp(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	eng := &hangupEngine{}
+	srv := control.NewServer(eng)
+	eng.srv = srv
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	f, err := parseDialFlags([]string{"--engine", "ws" + strings.TrimPrefix(hs.URL, "http"), "--target", "+1", "--caller", "x", "--json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out dialOutBuffer
+	done := make(chan int, 1)
+	go func() { done <- dialAndWatch(ctx, f, &out, io.Discard) }()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"answered"`); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no answered line: %q", out.String())
+		}
+	}
+	cancel() // Ctrl-C
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("amdctl dial did not return after the interrupt")
+	}
+	if !strings.Contains(out.String(), `"Bot-disconnected"`) {
+		t.Fatalf("final status not printed: %q", out.String())
+	}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if len(eng.hungUp) != 1 {
+		t.Fatalf("hangups %v", eng.hungUp)
+	}
+}
+
+// dialOutBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
+type dialOutBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *dialOutBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *dialOutBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
