@@ -100,3 +100,25 @@ func TestFailureReasonAndEndReason(t *testing.T) {
 		t.Error("end reasons")
 	}
 }
+
+func FuzzResolveTarget(f *testing.F) {
+	for _, s := range []string{"sip:alice@192.0.2.10:5070", "tel:+4930123456;phone-context=x", "+49 (30) 123", "sip:@", "sip:a@b;transport=tcp"} {
+		f.Add(s)
+	}
+	trunks := []Trunk{{Name: "main", Host: "sbc.example", Port: 5080}}
+	f.Fuzz(func(t *testing.T, target string) {
+		u, tr, err := resolveTarget(target, "", trunks)
+		if err != nil {
+			if !errors.Is(err, ErrBadTarget) && !errors.Is(err, ErrUnknownTrunk) {
+				t.Fatalf("error class: %v", err)
+			}
+			return
+		}
+		if u.Host == "" || u.User == "" {
+			t.Fatalf("accepted %q as %+v", target, u)
+		}
+		if tr != nil && u.Host != tr.Host {
+			t.Fatalf("number %q not sent to the trunk: %+v", target, u)
+		}
+	})
+}
