@@ -30,6 +30,8 @@ var (
 	// ErrTransport: the INVITE could not be sent or its transaction died
 	// without a final response.
 	ErrTransport = errors.New("sip: transport failure")
+	// ErrInvalidHeader: a DialRequest header is reserved or malformed.
+	ErrInvalidHeader = errors.New("sip: invalid header")
 	// ErrCallerHangup: the dial context was cancelled by our side before
 	// the answer (a CANCEL was sent).
 	ErrCallerHangup = errors.New("sip: cancelled by caller")

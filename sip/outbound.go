@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,33 @@ type DialRequest struct {
 	Timeout time.Duration
 	// Codecs to offer in preference order; empty means DefaultCodecs.
 	Codecs []Codec
+	// Headers are extra INVITE headers (e.g. X-Campaign); names must be
+	// SIP tokens and may not replace the headers the dialog depends on.
+	Headers map[string]string
+	// MediaTimeout overrides Config.MediaTimeout for this call when > 0.
+	MediaTimeout time.Duration
+}
+
+// reservedHeaders are built by the UA; letting a request override them
+// would break the dialog or the SDP.
+var reservedHeaders = map[string]bool{
+	"via": true, "from": true, "to": true, "call-id": true, "cseq": true, "contact": true,
+	"content-type": true, "content-length": true, "max-forwards": true, "route": true,
+	"record-route": true, "authorization": true, "proxy-authorization": true,
+}
+
+func validateHeaders(h map[string]string) error {
+	for k, v := range h {
+		if k == "" || reservedHeaders[strings.ToLower(k)] || strings.IndexFunc(k, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-.!%*_+`'~", r))
+		}) >= 0 {
+			return fmt.Errorf("%w: header name %q", ErrInvalidHeader, k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("%w: header %s value has a line break", ErrInvalidHeader, k)
+		}
+	}
+	return nil
 }
 
 // OutboundCall is one call we placed. Its signalling runs on a goroutine of
@@ -168,6 +196,13 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 	if timeout <= 0 {
 		timeout = DefaultDialTimeout
 	}
+	if err := validateHeaders(req.Headers); err != nil {
+		return nil, err
+	}
+	mediaTimeout := u.cfg.MediaTimeout
+	if req.MediaTimeout > 0 {
+		mediaTimeout = req.MediaTimeout
+	}
 	conn, err := u.pool.Acquire()
 	if err != nil {
 		return nil, err
@@ -176,7 +211,7 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 	callLog := u.log.With().Str("callId", req.CallID).Logger()
 	media := NewMediaSession(conn, MediaOptions{
 		Payloads:     NewPayloadMap(formats, PayloadDTMF, true),
-		MediaTimeout: u.cfg.MediaTimeout,
+		MediaTimeout: mediaTimeout,
 		OnClose:      func() { u.pool.Release(port) },
 		Log:          &callLog,
 	})
@@ -206,6 +241,14 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 	invite.AppendHeader(ssip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
 	if req.CallID != "" {
 		invite.AppendHeader(ssip.NewHeader("X-AMD-Call-ID", req.CallID))
+	}
+	names := make([]string, 0, len(req.Headers))
+	for k := range req.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names) // deterministic order on the wire
+	for _, k := range names {
+		invite.AppendHeader(ssip.NewHeader(k, req.Headers[k]))
 	}
 	invite.AppendHeader(ssip.NewHeader("Content-Type", "application/sdp"))
 	invite.SetBody(offer)

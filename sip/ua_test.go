@@ -131,6 +131,9 @@ func TestDialErrors(t *testing.T) {
 		{amdsip.DialRequest{Target: "+4930123"}, amdsip.ErrUnknownTrunk},
 		{amdsip.DialRequest{Target: "nonsense"}, amdsip.ErrBadTarget},
 		{amdsip.DialRequest{Target: "sip:a@127.0.0.1", Codecs: []amdsip.Codec{"g729"}}, amdsip.ErrNoCodec},
+		{amdsip.DialRequest{Target: "sip:a@127.0.0.1", Headers: map[string]string{"Call-ID": "x"}}, amdsip.ErrInvalidHeader},
+		{amdsip.DialRequest{Target: "sip:a@127.0.0.1", Headers: map[string]string{"X-Bad Name": "x"}}, amdsip.ErrInvalidHeader},
+		{amdsip.DialRequest{Target: "sip:a@127.0.0.1", Headers: map[string]string{"X-Inject": "a\r\nBYE sip:x SIP/2.0"}}, amdsip.ErrInvalidHeader},
 	} {
 		if _, err := u.Dial(context.Background(), tc.req); !errors.Is(err, tc.err) {
 			t.Errorf("%+v: %v, want %v", tc.req, err, tc.err)
@@ -355,5 +358,31 @@ func TestDialCloseRace(t *testing.T) {
 			}
 			c.Close()
 		}
+	}
+}
+
+func TestHeadersAndPerCallMediaTimeout(t *testing.T) {
+	t.Parallel()
+	ph := newPhone(t)
+	u := newUA(t, time.Minute)
+	defer u.Close()
+	c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:x@%s;rtp=none", ph.Addr()),
+		Headers: map[string]string{"X-Campaign": "spring-2026", "X-Lead-Id": "42"}, MediaTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, c, amdsip.ProgressAnswered)
+	start := time.Now()
+	if _, err := c.Media().ReadFrame(make([]int16, 160), start.Add(10*time.Second)); !errors.Is(err, amdsip.ErrMediaTimeout) || time.Since(start) > 2*time.Second {
+		t.Fatalf("per-call media timeout: %v after %v", err, time.Since(start))
+	}
+	c.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for len(ph.Records()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	recs := ph.Records()
+	if len(recs) != 1 || recs[0].Headers["X-Campaign"] != "spring-2026" || recs[0].Headers["X-Lead-Id"] != "42" {
+		t.Fatalf("phone saw %+v", recs)
 	}
 }

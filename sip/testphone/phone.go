@@ -50,6 +50,8 @@ type CallRecord struct {
 	Packets int
 	// HungUp is true when the phone sent BYE; RemoteBye when it got one.
 	HungUp, RemoteBye bool
+	// Headers are the INVITE's X- headers, as a dialler under test sent them.
+	Headers map[string]string
 }
 
 // Phone is a running test phone.
@@ -214,7 +216,12 @@ func (p *Phone) record(r CallRecord) {
 func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	p.wg.Add(1)
 	defer p.wg.Done()
-	rec := CallRecord{User: req.Recipient.User}
+	rec := CallRecord{User: req.Recipient.User, Headers: map[string]string{}}
+	for _, h := range req.Headers() {
+		if n := h.Name(); len(n) > 2 && strings.EqualFold(n[:2], "x-") {
+			rec.Headers[n] = h.Value()
+		}
+	}
 	params := map[string]string{}
 	if req.Recipient.UriParams != nil {
 		for k, v := range req.Recipient.UriParams.Items() {
