@@ -15,7 +15,7 @@ import (
 //
 //	sip:reject-486@host            reject with 486 Busy Here (any 4xx-6xx)
 //	sip:noanswer@host              180 Ringing forever (until CANCEL)
-//	sip:<name>@host                answer, play <name>.wav from the audio dir
+//	sip:<name>@host                answer, play <name>.wav (.opus, .pcap) from the audio dir
 //	                               (searched recursively, so a labelled corpus
 //	                               works as is) or the single configured file,
 //	                               then keep sending silence until BYE

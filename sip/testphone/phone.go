@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amd-engine/amd/audiofile"
 	amdsip "github.com/amd-engine/amd/sip"
 	"github.com/emiago/sipgo"
 	ssip "github.com/emiago/sipgo/sip"
@@ -414,6 +415,15 @@ func (p *Phone) audio(name string) ([]int16, error) {
 		return pcm, nil
 	}
 	pcm, err := LoadWAV(path)
+	if errors.Is(err, ErrWAV) {
+		// Not the plain 8 kHz mono WAV the fast path reads: let the
+		// analyzer's reader resample it or decode Ogg Opus / pcap.
+		a, aerr := audiofile.Load(path)
+		if aerr != nil {
+			return nil, fmt.Errorf("testphone: %s: %w", path, aerr)
+		}
+		pcm, err = a.Samples, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +433,10 @@ func (p *Phone) audio(name string) ([]int16, error) {
 	return pcm, nil
 }
 
-// findBelow finds <name>.wav anywhere under the audio directory; the
+// playable are the extensions the recursive lookup considers.
+var playable = map[string]bool{".wav": true, ".opus": true, ".ogg": true, ".pcap": true, ".pcapng": true}
+
+// findBelow finds <name>.wav (or .opus/.ogg/.pcap) anywhere under the audio directory; the
 // index is built once, on first use.
 func (p *Phone) findBelow(name string) (string, bool) {
 	p.mu.Lock()
@@ -431,12 +444,13 @@ func (p *Phone) findBelow(name string) (string, bool) {
 	if p.index == nil {
 		p.index = map[string]string{}
 		filepath.WalkDir(p.cfg.Audio, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.EqualFold(filepath.Ext(path), ".wav") {
+			ext := strings.ToLower(filepath.Ext(path))
+			if err != nil || d.IsDir() || !playable[ext] {
 				return nil
 			}
 			base := strings.TrimSuffix(d.Name(), filepath.Ext(d.Name()))
-			if _, dup := p.index[base]; !dup {
-				p.index[base] = path
+			if prev, dup := p.index[base]; !dup || (ext == ".wav" && !strings.EqualFold(filepath.Ext(prev), ".wav")) {
+				p.index[base] = path // a WAV wins over an encoded twin
 			}
 			return nil
 		})

@@ -7,6 +7,8 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -365,5 +367,26 @@ func TestImpairedNetwork(t *testing.T) {
 			t.Errorf("%s: no frame marked lost", tc.params)
 		}
 		c.Close()
+	}
+}
+
+func TestAudioOtherFormatsViaAudiofile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// 16 kHz stereo is not the fast path: it must be resampled and mixed.
+	cmd := exec.Command("sox", "../testdata/tones_pcm16.wav", "-r", "16000", "-c", "2", filepath.Join(dir, "wide.wav"))
+	if err := cmd.Run(); err != nil {
+		t.Skip("sox unavailable:", err)
+	}
+	ph := startPhone(t, Config{Audio: dir})
+	pcm, err := ph.audio("wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pcm) < 9500 || len(pcm) > 9700 {
+		t.Fatalf("%d samples, want ~9600 at 8 kHz", len(pcm))
+	}
+	if findTone(pcm, 440) < 0 || findTone(pcm, 1000) < 0 {
+		t.Fatal("tones lost in conversion")
 	}
 }
