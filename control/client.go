@@ -35,6 +35,11 @@ const (
 	DefaultEventBuffer = 1024
 	// DefaultDialTimeout bounds the WebSocket handshake when ctx has no deadline.
 	DefaultDialTimeout = 10 * time.Second
+	// DefaultIdleTimeout: a server silent this long (no message, no ping)
+	// is taken for dead. amdd pings every DefaultPingInterval, so three
+	// missed pings end the connection instead of hanging it forever on a
+	// peer that vanished without closing TCP.
+	DefaultIdleTimeout = 3 * DefaultPingInterval
 )
 
 // ClientOption configures a Client.
@@ -43,7 +48,18 @@ type ClientOption func(*clientConfig)
 type clientConfig struct {
 	eventBuffer  int
 	writeTimeout time.Duration
+	idleTimeout  time.Duration
 	header       http.Header
+}
+
+// WithIdleTimeout sets how long the server may stay silent (no message, no
+// ping) before the client gives the connection up.
+func WithIdleTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) {
+		if d > 0 {
+			c.idleTimeout = d
+		}
+	}
 }
 
 // WithEventBuffer sets the length of the Events channel.
@@ -65,6 +81,7 @@ func WithHeader(h http.Header) ClientOption { return func(c *clientConfig) { c.h
 // knows which calls matter.
 type Client struct {
 	ws           *websocket.Conn
+	idle         time.Duration
 	writeTimeout time.Duration
 	writeMu      sync.Mutex
 	nextID       atomic.Uint64
@@ -84,7 +101,7 @@ type Client struct {
 // sending token as a bearer token when it is not empty. A refused token
 // returns an error wrapping ErrUnauthorized.
 func Connect(ctx context.Context, url, token string, opts ...ClientOption) (*Client, error) {
-	cfg := clientConfig{eventBuffer: DefaultEventBuffer, writeTimeout: DefaultWriteTimeout, header: http.Header{}}
+	cfg := clientConfig{eventBuffer: DefaultEventBuffer, writeTimeout: DefaultWriteTimeout, idleTimeout: DefaultIdleTimeout, header: http.Header{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -108,7 +125,18 @@ func Connect(ctx context.Context, url, token string, opts ...ClientOption) (*Cli
 		return nil, fmt.Errorf("control: connect %s: %w", url, err)
 	}
 	ws.SetReadLimit(MaxMessageBytes)
+	idle := cfg.idleTimeout
+	_ = ws.SetReadDeadline(time.Now().Add(idle))
+	ws.SetPingHandler(func(data string) error {
+		_ = ws.SetReadDeadline(time.Now().Add(idle))
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.writeTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
 	c := &Client{
+		idle:         idle,
 		ws:           ws,
 		writeTimeout: cfg.writeTimeout,
 		pending:      map[string]chan any{},
@@ -170,6 +198,9 @@ func (c *Client) readLoop() {
 	defer close(c.done)
 	defer c.ws.Close()
 	for {
+		// The idle clock runs only while we wait for the server, not while
+		// a slow Events consumer holds us in deliver.
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.idle))
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError

@@ -647,3 +647,53 @@ func TestOversizedMessageClosesConnection(t *testing.T) {
 		t.Fatalf("read after oversized message: %v, want close 1009", err)
 	}
 }
+
+// TestClientGivesUpOnSilentServer: a server that accepts the upgrade and
+// then says nothing (no messages, no pings) is dropped by the client's
+// idle timeout instead of hanging it forever.
+func TestClientGivesUpOnSilentServer(t *testing.T) {
+	up := websocket.Upgrader{}
+	var mu sync.Mutex
+	var conns []*websocket.Conn
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		conns = append(conns, ws) // held open, never written
+		mu.Unlock()
+	}))
+	defer hs.Close()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	c, err := Connect(tctx(t), "ws"+strings.TrimPrefix(hs.URL, "http"), "", WithIdleTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("client still waiting on a silent server")
+	}
+	if c.Err() == nil {
+		t.Fatal("Err is nil after the idle timeout")
+	}
+	// A server that pings keeps the client alive past the idle timeout.
+	h := newHarness(t, WithPingInterval(50*time.Millisecond))
+	live, err := Connect(tctx(t), h.url, "", WithIdleTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	time.Sleep(600 * time.Millisecond)
+	if _, err := live.Ping(tctx(t)); err != nil {
+		t.Fatalf("pinged client dropped: %v", err)
+	}
+}
