@@ -29,6 +29,10 @@ const (
 	pretestMaxLPCError     = 0.25
 	pretestMaxLPCErrorHigh = 0.6
 	pretestHighHz          = 1500
+	// pretestStrictPeriodCV: periods this regular pass whatever the LPC
+	// residual. A clipped, square-ish beep is not a two-tap sinusoid (its
+	// residual is ~0.45) but repeats to within 1 %; speech never does.
+	pretestStrictPeriodCV = 0.03
 	// pretestMinHz/pretestMaxHz: the mean crossing rate must correspond to
 	// a frequency the detector looks for at all.
 	pretestMinHz = 250
@@ -57,7 +61,8 @@ func (r tonePretestResult) pass() bool {
 		r.Periods >= pretestMinPeriods &&
 		r.PeriodStd <= pretestMaxPeriodCV*r.PeriodMean+pretestPeriodSlack &&
 		r.FreqHz >= pretestMinHz && r.FreqHz <= pretestMaxHz &&
-		(r.LPCError <= pretestMaxLPCError || (r.FreqHz >= pretestHighHz && r.LPCError <= pretestMaxLPCErrorHigh))
+		(r.LPCError <= pretestMaxLPCError || (r.FreqHz >= pretestHighHz && r.LPCError <= pretestMaxLPCErrorHigh) ||
+			r.PeriodCV <= pretestStrictPeriodCV)
 }
 
 // tonePretest measures one frame. It stops early once the energy is below

@@ -28,7 +28,7 @@ const (
 	hopHarmFundFrac  = 0.55
 	hopHarmTotalFrac = 0.9
 	hopHarmMaxRatio  = 0.35
-	hopHarmMaxBelow  = 0.04
+	hopHarmMaxBelow  = 0.1 // line noise (pink/brown at ~13 dB SNR) puts a few per cent there
 	// A hop's envelope is steady when max/min of its 5 ms block energies
 	// across the last 30 ms stays within hopMaxEnvRatio: a clean tone stays
 	// near 1.2 (partial periods at 300 Hz), two tones 40–140 Hz apart beat

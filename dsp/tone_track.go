@@ -25,11 +25,13 @@ const (
 	// trackMinDurMs of tone since its onset: every ≥ 80 ms beep gets there
 	// even when a codec eats its first 20 ms, and 32 ms windows land the
 	// confirmation ~70–100 ms after the true start; a click or a syllable
-	// does not. A tone with harmonics must show trackHarmDurMs of its own
+	// does not. The run's own windows must span trackMinSpanMs (first to last
+	// hop end). A tone with harmonics must show trackHarmDurMs of its own
 	// hops (trackHarmLowDurMs below trackLowHz, where only voices make such
 	// tones).
 	trackMinHops      = 4
 	trackMinDurMs     = 60
+	trackMinSpanMs    = 30
 	trackHarmDurMs    = 110
 	trackHarmLowDurMs = 150
 	trackLowHz        = 450.0 // top of the sung-fundamental range
@@ -48,25 +50,30 @@ const (
 	trackSteadyRel     = 0.003
 	trackSteadyRelHigh = 0.01
 	trackHarmSteadyHz  = 1.5
-	trackHarmMaxSlope  = 1.0
-	trackMaxPowerRatio = 8.0
-	trackSkipHops      = 2
-	trackTrimHops      = 6
-	trackShapeHops     = 10
-	trackKeep          = 16 // hops of a run's track kept (ring)
+	// trackHarmSteadyRelLossy: behind a lossy codec a tone with harmonics
+	// may wander 0.6 % (a clipped 400 Hz beep through Opus at 8 kbit/s:
+	// ±1 Hz); a music bed's note through the same codec wanders more.
+	trackHarmSteadyRelLossy = 0.006
+	trackHarmMaxSlope       = 1.0
+	trackMaxPowerRatio      = 8.0
+	trackSkipHops           = 2
+	trackTrimHops           = 6
+	trackShapeHops          = 10
+	trackKeep               = 16 // hops of a run's track kept (ring)
 	// trackWobbleRel: a run that loses a tone gliding within this of its
 	// frequency (vibrato turning faster than the prediction) hands its
 	// unsteadiness on to the run that picks the tone up.
 	trackWobbleRel = 0.03
 	// A sweep must last sweepMinDurMs (≥ sweepMinHops hops), move at least
 	// sweepMinSlope Hz per hop, stay within max(sweepMaxResidHz,
-	// sweepMaxResidRel·f) RMS of a line, and keep its rate within
-	// sweepMaxRateRatio across the window's thirds: vibrato fails the last two.
+	// sweepMaxResidRel·(the window's sweep)) RMS of a line (an exponential
+	// glide bends a little), and keep its rate within sweepMaxRateRatio
+	// across the window's thirds: vibrato reverses or stalls in some third.
 	sweepMinDurMs     = 110
 	sweepMinHops      = 9
 	sweepMinSlope     = 2.0
 	sweepMaxResidHz   = 1.0
-	sweepMaxResidRel  = 0.001
+	sweepMaxResidRel  = 0.05
 	sweepMaxRateRatio = 1.6
 	// chainGapSamples: a good but short pure run followed within this gap by
 	// another one is a stepped beep; the second inherits the first's onset.
@@ -131,9 +138,10 @@ const (
 // toneRun is a run of tonal hops at one (possibly sweeping) frequency.
 type toneRun struct {
 	open     bool
-	firstEnd int64 // end sample of the first hop
-	onset    int64 // sample at which the tone started
-	lastEnd  int64 // end sample of the latest matching hop
+	firstEnd int64   // end sample of the first hop
+	firstF   float64 // frequency at the first hop
+	onset    int64   // sample at which the tone started
+	lastEnd  int64   // end sample of the latest matching hop
 	// chainFirstEnd/chainF: first hop and frequency of the run this one
 	// continues (a stepped beep), from which its onset is measured.
 	chainFirstEnd int64
@@ -244,6 +252,14 @@ func (r *toneRun) add(hp *toneHopInfo, end int64) {
 	}
 }
 
+// harmonic reports whether the run is judged as a tone with harmonics: in
+// the sung range any harmonic hop makes it one; above, most of its hops
+// must be (a lone harmonic-looking hop in a glide or behind a codec is not
+// enough).
+func (r *toneRun) harmonic() bool {
+	return r.harmHops > 0 && (r.f < trackLowHz || 2*r.harmHops > r.hops)
+}
+
 // toneWindow is the recent part of a run's track the shape test judges.
 type toneWindow struct {
 	n          int
@@ -334,7 +350,8 @@ func (r *toneRun) shapeOK(lossy bool) bool {
 	if w.pMin <= 0 || w.pMax/w.pMin > trackMaxPowerRatio {
 		return false
 	}
-	low := r.harmHops > 0 || r.f < trackLowHz
+	harm := r.harmonic()
+	low := harm || r.f < trackLowHz
 	// A clean channel (PCM, G.711) delivers a beep's frequency to a fraction
 	// of a hertz, and the whole run must hold it: a flute's or singer's
 	// vibrato holds still only near its turning points. Behind a lossy codec
@@ -345,10 +362,14 @@ func (r *toneRun) shapeOK(lossy bool) bool {
 		rel = trackSteadyRelHigh
 	}
 	b, resid := w.fit()
-	if r.harmHops > 0 {
+	if harm {
 		// A tone with harmonics is a beep only if it never wandered: a
 		// sustained vowel or hum holds still for 100 ms now and then.
-		return math.Abs(b) <= trackHarmMaxSlope && r.runFMax-r.runFMin <= max(trackHarmSteadyHz, trackSteadyRel*r.f)
+		tol := trackHarmSteadyHz
+		if lossy {
+			tol = max(tol, trackHarmSteadyRelLossy*r.f)
+		}
+		return math.Abs(b) <= trackHarmMaxSlope && r.runFMax-r.runFMin <= tol
 	}
 	steadyTol := max(trackSteadyHz, rel*r.f)
 	if !lossy && (r.wobbly || r.runFMax-r.runFMin > steadyTol) && math.Abs(b) < sweepMinSlope {
@@ -370,7 +391,7 @@ func (r *toneRun) sweepOK(w *toneWindow, b, resid float64) bool {
 	if n < sweepMinHops || samplesToMs(r.lastEnd-r.onset) < sweepMinDurMs {
 		return false
 	}
-	if math.Abs(b) < sweepMinSlope || resid > max(sweepMaxResidHz, sweepMaxResidRel*r.f) {
+	if math.Abs(b) < sweepMinSlope || resid > max(sweepMaxResidHz, sweepMaxResidRel*math.Abs(b)*float64(n)) {
 		return false
 	}
 	lo, hi := math.Inf(1), 0.0
@@ -409,7 +430,10 @@ func segmentSlope(x, y []float64) float64 {
 // block, over blocks that still carry the tone: at least onsetMinFrac of the
 // steady energy, and (when f > 0) most of it at f by a Goertzel filter, so a
 // codec's gain ramp counts as tone while preceding speech or noise does not.
-func (t *ToneDetector) refineOnset(firstEnd, now int64, f float64) int64 {
+//
+// f is the tone's frequency at the first hop's window centre and slope its
+// change per hop; a glide is followed back along that line.
+func (t *ToneDetector) refineOnset(firstEnd, now int64, f, slope float64) int64 {
 	// The tone's level: mean of the latest 30 ms (a codec may warble it).
 	last := now/toneBlock - 1
 	var steady float64
@@ -420,10 +444,12 @@ func (t *ToneDetector) refineOnset(firstEnd, now int64, f float64) int64 {
 	limit := max(0, (firstEnd-toneEnvBlocks*toneBlock-onsetSearchBackSamples)/toneBlock)
 	oldest := (t.samples+FrameSamples-toneRawRing)/toneBlock + 1
 	limit = max(limit, oldest)
-	coef := 2 * math.Cos(2*math.Pi*f/SampleRate)
+	centre := float64(firstEnd - toneWin/2)
 	onset := start
 	gap := 0
 	for b := start - 1; b >= limit && gap <= onsetMaxGapBlocks; b-- {
+		fb := f + slope*(float64(b*toneBlock+toneBlock/2)-centre)/toneHop
+		coef := 2 * math.Cos(2*math.Pi*max(100, min(3800, fb))/SampleRate)
 		e := t.blockEnergy(b)
 		if e < 0 {
 			break
@@ -596,6 +622,7 @@ func (t *ToneDetector) startRun(hp *toneHopInfo, end int64, res *ToneResult) {
 		firstEnd: end,
 		onset:    max(0, end-toneEnvBlocks*toneBlock),
 		f:        hp.freq,
+		firstF:   hp.freq,
 	}
 	r := &t.run
 	r.add(hp, end)
@@ -628,15 +655,15 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 		// Until the run counts, re-measure its onset each hop: the tone's
 		// level and the run's frequency settle as evidence accumulates.
 		if r.prevHops > 0 {
-			r.onset = t.refineOnset(r.chainFirstEnd, end, r.chainF)
+			r.onset = t.refineOnset(r.chainFirstEnd, end, r.chainF, 0)
 		} else {
-			r.onset = t.refineOnset(r.firstEnd, end, r.f)
+			r.onset = t.refineOnset(r.firstEnd, end, r.firstF, r.slope)
 		}
 	}
 	dur := samplesToMs(r.lastEnd - r.onset)
 	if !r.qualified {
 		minDur := int64(trackMinDurMs)
-		if r.harmHops > 0 {
+		if r.harmonic() {
 			// Tones with harmonics must show their steadiness in the run's
 			// own hops (not through a walked-back onset): 110 ms, or 150 ms
 			// in the sung range, where only voices make such tones.
@@ -650,7 +677,14 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 		if r.prevHops > 0 && r.hops >= 2 {
 			hops += r.prevHops
 		}
-		if r.dual || hops < trackMinHops || dur < minDur || !r.shapeOK(t.lossy) {
+		// The run's own windows must span trackMinSpanMs too: the onset
+		// walk-back may cross a vowel whose formant sits at the tone's
+		// frequency, and must not make a 40 ms formant look like a beep.
+		span := samplesToMs(r.lastEnd - r.firstEnd)
+		if r.prevHops > 0 {
+			span = samplesToMs(r.lastEnd - r.chainFirstEnd)
+		}
+		if r.dual || hops < trackMinHops || dur < minDur || span < trackMinSpanMs || !r.shapeOK(t.lossy) {
 			return
 		}
 		if r.unsteady > 0 && t.dualTone(r.f, r.onset, end) {
@@ -754,7 +788,7 @@ func (t *ToneDetector) endRun(res *ToneResult) {
 	if !r.qualified {
 		// Only a good but short tone may start or extend a stepped beep: a run
 		// that failed for its shape (vibrato, a second tone) may not.
-		if r.harmHops == 0 && r.hops >= 2 && r.sitStage == 0 && !r.dual && !r.wobbly && r.shapeOK(t.lossy) {
+		if !r.harmonic() && r.hops >= 2 && r.sitStage == 0 && !r.dual && !r.wobbly && r.shapeOK(t.lossy) {
 			t.chain = toneChain{valid: true, onset: r.onset, lastEnd: r.lastEnd, hops: r.hops + r.prevHops, firstEnd: r.firstEnd, f: r.f}
 			if r.prevHops > 0 {
 				t.chain.firstEnd, t.chain.f = r.chainFirstEnd, r.chainF
@@ -816,7 +850,7 @@ func (t *ToneDetector) stepV21(hp *toneHopInfo, end int64, res *ToneResult) {
 		v.lastEnd = end
 		v.fSum += hp.freq
 		if !v.refined && v.hops >= 3 {
-			v.onset = t.refineOnset(v.firstEnd, end, 0)
+			v.onset = t.refineOnset(v.firstEnd, end, 0, 0)
 			v.refined = true
 		}
 		span := (v.lastEnd-v.firstEnd)/toneHop + 1
