@@ -91,7 +91,18 @@ func TestSIPpAnswerStreamRemoteBye(t *testing.T) {
 
 func TestSIPpDigestAuth(t *testing.T) {
 	t.Parallel()
-	sp := startSIPp(t, "uas_auth.xml", "")
+	for _, scen := range []string{"uas_auth.xml", "uas_proxy_auth.xml"} {
+		t.Run(scen, func(t *testing.T) {
+			t.Parallel()
+			testDigestAuth(t, scen)
+		})
+	}
+}
+
+// testDigestAuth: a 401 (WWW-Authenticate) or 407 (Proxy-Authenticate)
+// challenge answered with the trunk's credentials, verified by SIPp.
+func testDigestAuth(t *testing.T, scenario string) {
+	sp := startSIPp(t, scenario, "")
 	u := newTestUA(t, Trunk{Name: "carrier", Host: "127.0.0.1", Port: int(sp.addr.Port()), Username: "amd", Password: "s3cret"})
 	c, err := u.Dial(context.Background(), DialRequest{Target: "+4930123456", Timeout: 10 * time.Second})
 	if err != nil {
