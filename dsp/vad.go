@@ -7,7 +7,7 @@ import "math"
 // speech, through G.711 and lossy Opus, without calling stationary line noise,
 // hum or comfort noise speech. The design, stage by stage:
 //
-//  1. Band limit. A 200 Hz high-pass (−21 dB at 60 Hz) at 200 Hz removes DC,
+//  1. Band limit. A 200 Hz high-pass (−21 dB at 60 Hz) removes DC,
 //     mains hum's fundamental and most of brown/pink noise's energy, which
 //     lives below the telephone speech band. Speech loses little: the voice
 //     band starts at 300 Hz on any phone line.
@@ -16,18 +16,21 @@ import "math"
 //     last 2 s. Speech pauses (between words, breaths) fall to the noise level
 //     several times a second, speech never lifts the minimum, and the floor
 //     follows a falling noise level instantly.
-//  4. Noise spread: how far noise frames typically sit above that minimum.
-//     Wide-band white noise has a steady per-frame energy (±0.5 dB); the
-//     narrow residue of brown noise fluctuates by several dB. Thresholds are
-//     floor + spread + margin, so they adapt to the noise's own variability
-//     instead of being tuned to one noise colour.
-//  5. Stationarity: a signal whose energy stays within a few dB for 1 s is
-//     not speech (speech's energy swings at the 2–8 Hz syllable rate); the
-//     floor jumps up to it, which handles a noise level that steps up faster
-//     than the 2 s window could.
+//  4. Noise spread: how far noise frames typically sit above that minimum,
+//     learned only in real pauses (300 ms clear of speech). Wide-band white
+//     noise has a steady per-frame energy (±0.5 dB); the narrow residue of
+//     brown noise fluctuates by several dB. Thresholds are floor + spread +
+//     margin, so they adapt to the noise's own variability instead of being
+//     tuned to one noise colour.
+//  5. Stationarity: a signal whose frame energy deviates by under 3 dB (std)
+//     for 1 s is not speech (speech's energy swings at the 2–8 Hz syllable
+//     rate); the floor jumps to its lower edge, which handles a noise level
+//     that steps up faster than the 2 s window could (Opus-coded noise that
+//     rises after speech, comfort-noise steps).
 //  6. Hysteresis: onset needs two frames above the onset threshold (one if
-//     far above), continuation a lower threshold, and a short hangover bridges
-//     weak consonants. Word/utterance logic lives in Segmenter, not here.
+//     far above); continuation is judged on the mean power of the last 60 ms
+//     against a lower threshold, with a one-frame hangover, so low-SNR words
+//     do not flicker. Word/utterance logic lives in Segmenter, not here.
 const (
 	// vadSilenceDB is the energy reported for digital silence.
 	vadSilenceDB = -100.0
