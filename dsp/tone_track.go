@@ -687,7 +687,9 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 		if r.dual || hops < trackMinHops || dur < minDur || span < trackMinSpanMs || !r.shapeOK(t.lossy) {
 			return
 		}
-		if r.unsteady > 0 && t.dualTone(r.f, r.onset, end) {
+		// (A sweep smears over the long window and is no dual tone: those
+		// hold still.)
+		if r.unsteady > 0 && math.Abs(r.slope) < sweepMinSlope && t.dualTone(r.f, r.onset, end) {
 			// A beating envelope and a second peak in the long window:
 			// ringback, dial tone or another close pair, not a beep.
 			r.dual = true
