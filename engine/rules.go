@@ -81,9 +81,14 @@ package engine
 //   - Greetings of 2.5–3 s of speech without a beep sit where people naming
 //     themselves and terse machines overlap; the rules lean human there.
 //   - A beep the tone detector does not confirm is heard as a short word.
-//   - Background talkers who start before the callee and never pause merge
-//     with the callee's first words (the foreground gate only keeps them out
-//     of later words).
+//   - Background talkers who start before the callee merge with the
+//     callee's first words unless the callee is 20 dB louder (see
+//     dsp.Segmenter); later background bursts are kept out.
+//   - Audio that starts mid-word (no line noise before the first word) gives
+//     the VAD no noise floor for that word: a one-word "Hi" in the very first
+//     frames can be missed. Answered calls carry 200 ms or more of line
+//     before anyone speaks; a floor prior was tried and cost more humans on
+//     noisy lines than it saved.
 const (
 	// HumanSilenceMs is the silence after a short greeting that makes it a
 	// person's. Asterisk waits 800 ms; a little longer gives a voicemail's
