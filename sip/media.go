@@ -31,6 +31,12 @@ const (
 	maxConcealPackets = 5
 	// seqRestart: a sequence jump this large is a restarted sender, not loss.
 	seqRestart = 1000
+	// maxGapFill bounds the silence inserted for one timestamp gap (10 s at
+	// 8 kHz): senders with silence suppression (G.711 VAD, Opus DTX, CN)
+	// send nothing while the callee is quiet, and the detector's timers
+	// run on audio time, so that time must be given back as silence. A
+	// larger jump is a sender that restarted its clock, not silence.
+	maxGapFill = 10 * dsp.SampleRate
 	// fifoSize holds one frame's remainder, one concealed gap and one
 	// packet of the longest Opus duration with room to spare.
 	fifoSize = 8192
@@ -97,8 +103,10 @@ type MediaStats struct {
 	DecodeErrors, UnknownPayloads        uint64
 	SSRCChanges, Relatches, DTMF, Frames uint64
 	ConcealedFrames                      uint64
-	Remote                               netip.AddrPort
-	LastPacket                           time.Time
+	// GapFillSamples is the silence inserted for timestamp gaps (DTX, VAD).
+	GapFillSamples uint64
+	Remote         netip.AddrPort
+	LastPacket     time.Time
 }
 
 type mediaCounters struct {
@@ -106,7 +114,7 @@ type mediaCounters struct {
 	strangers, malformed, rtcp                  atomic.Uint64
 	decodeErrors, unknownPT                     atomic.Uint64
 	ssrcChanges, relatches, dtmf, frames        atomic.Uint64
-	concealedFrames                             atomic.Uint64
+	concealedFrames, gapFill                    atomic.Uint64
 	lastPacket                                  atomic.Int64
 }
 
@@ -158,7 +166,12 @@ type MediaSession struct {
 	opus        dsp.Decoder
 	opusErr     error
 	lastKind    payloadKind
-	lastSamples int // duration of the last audio packet, for concealment
+	lastSamples int    // duration of the last audio packet, for concealment
+	expectTS    uint32 // RTP timestamp the next audio packet should carry
+	haveTS      bool
+	fillPending int                             // samples of silence owed before deferred
+	deferred    [dsp.OpusMaxPacketSamples]int16 // a packet's audio waiting behind the fill
+	deferredN   int
 	scratch     [dsp.OpusMaxPacketSamples]int16
 
 	fifo   [fifoSize]int16
@@ -232,7 +245,8 @@ func (m *MediaSession) Stats() MediaStats {
 		Malformed: c.malformed.Load(), RTCP: c.rtcp.Load(), DecodeErrors: c.decodeErrors.Load(),
 		UnknownPayloads: c.unknownPT.Load(), SSRCChanges: c.ssrcChanges.Load(), Relatches: c.relatches.Load(),
 		DTMF: c.dtmf.Load(), Frames: c.frames.Load(), ConcealedFrames: c.concealedFrames.Load(),
-		Remote: m.RemoteAddr(),
+		GapFillSamples: c.gapFill.Load(),
+		Remote:         m.RemoteAddr(),
 	}
 	if ns := c.lastPacket.Load(); ns != 0 {
 		s.LastPacket = time.Unix(0, ns)
@@ -413,6 +427,9 @@ func (m *MediaSession) stashPacket(gap int) {
 // it made progress. When a restart is pending it drains the old sequence
 // first, then restarts with the stashed packet.
 func (m *MediaSession) emit(force bool) bool {
+	if m.fillPending > 0 || m.deferredN > 0 {
+		return m.flushFill() // a gap's silence and its packet come first
+	}
 	if m.stashed {
 		force = true
 		if m.rb.held == 0 {
@@ -423,6 +440,7 @@ func (m *MediaSession) emit(force bool) bool {
 			m.rb.reset(s.seq)
 			m.rb.push(s.seq, s.ts, s.pt, s.marker, s.payload())
 			m.stashed = false
+			m.haveTS = false // a new stream has its own clock
 			if m.opus != nil && m.stashGap == 0 {
 				m.opus.Reset()
 			}
@@ -443,6 +461,7 @@ func (m *MediaSession) emit(force bool) bool {
 func (m *MediaSession) conceal(packets int) {
 	for range packets {
 		n := m.lastSamples
+		m.expectTS += uint32(n * ticksPerSample(m.lastKind))
 		if m.lastKind == kindOpus && m.opus != nil {
 			k, err := m.opus.Conceal(m.scratch[:], n)
 			if err == nil {
@@ -473,7 +492,7 @@ func (m *MediaSession) decode(s *rtpSlot) {
 		}
 		m.switchKind(kind)
 		m.lastSamples = len(p)
-		m.write(m.scratch[:len(p)], false)
+		m.audioOut(s.ts, kind, m.scratch[:len(p)])
 	case kindOpus:
 		if m.opus == nil && m.opusErr == nil {
 			// Created on first use: most calls never negotiate Opus.
@@ -490,7 +509,7 @@ func (m *MediaSession) decode(s *rtpSlot) {
 			return
 		}
 		m.lastSamples = n
-		m.write(m.scratch[:n], false)
+		m.audioOut(s.ts, kind, m.scratch[:n])
 	case kindDTMF:
 		key, _, _, ok := parseDTMF(p)
 		if !ok {
@@ -512,6 +531,55 @@ func (m *MediaSession) decode(s *rtpSlot) {
 	default:
 		m.cnt.unknownPT.Add(1)
 	}
+}
+
+// ticksPerSample is the RTP clock ticks per 8 kHz output sample.
+func ticksPerSample(k payloadKind) int {
+	if k == kindOpus {
+		return dsp.OpusRTPClockRate / dsp.SampleRate
+	}
+	return 1
+}
+
+// audioOut writes one decoded packet, first giving back as silence any
+// time the sender skipped (its timestamp ahead of where the stream was).
+func (m *MediaSession) audioOut(ts uint32, k payloadKind, pcm []int16) {
+	tps := ticksPerSample(k)
+	if m.haveTS {
+		if gap := int32(ts - m.expectTS); gap > 0 && int(gap)/tps <= maxGapFill {
+			m.fillPending = int(gap) / tps
+			m.cnt.gapFill.Add(uint64(m.fillPending))
+		}
+	}
+	m.expectTS, m.haveTS = ts+uint32(len(pcm)*tps), true
+	if m.fillPending == 0 {
+		m.write(pcm, false)
+		return
+	}
+	m.deferredN = copy(m.deferred[:], pcm)
+	m.flushFill()
+}
+
+// flushFill writes as much owed silence as the FIFO holds, then the packet
+// that waited behind it; it reports whether it wrote anything.
+func (m *MediaSession) flushFill() bool {
+	progressed := false
+	if m.fillPending > 0 {
+		k := min(m.fillPending, fifoSize-int(m.wr-m.rd))
+		for range k {
+			i := m.wr & fifoMask
+			m.fifo[i], m.lostF[i] = 0, false
+			m.wr++
+		}
+		m.fillPending -= k
+		progressed = k > 0
+	}
+	if m.fillPending == 0 && m.deferredN > 0 && fifoSize-int(m.wr-m.rd) >= m.deferredN {
+		m.write(m.deferred[:m.deferredN], false)
+		m.deferredN = 0
+		progressed = true
+	}
+	return progressed
 }
 
 func (m *MediaSession) switchKind(k payloadKind) {

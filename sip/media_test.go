@@ -250,11 +250,14 @@ func TestDTMFReportedNotPlayed(t *testing.T) {
 	}
 	send(PayloadDTMF, 1000, []byte{11, 0x80, 0, 160}) // '#'
 	send(PayloadDTMF, 2000, []byte{16, 0x80, 0, 160}) // flash: not a key
-	send(0, 2160, mulawRamp(160, 160))
-	send(0, 2320, mulawRamp(320, 160))
+	send(0, 2080, mulawRamp(160, 160))
+	send(0, 2240, mulawRamp(320, 160))
 	pcm, infos := drain(t, m)
-	if !equalPCM(pcm, decodedRamp(0, 480)) {
-		t.Fatal("telephone-event payload reached the audio")
+	// The audio clock skipped from 160 to 2080 while keys were sent: that
+	// time comes back as silence, the events themselves never as audio.
+	want := append(append(decodedRamp(0, 160), make([]int16, 1920)...), decodedRamp(160, 320)...)
+	if !equalPCM(pcm, want) {
+		t.Fatalf("telephone-event payload reached the audio, or its time was not kept (%d samples, want %d)", len(pcm), len(want))
 	}
 	var keys []rune
 	for _, fi := range infos {
@@ -291,6 +294,77 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	st := m.Stats()
 	if st.Malformed != uint64(len(cases)) || st.RTCP != 1 || st.UnknownPayloads != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTimestampGapsBecomeSilence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		pt     uint8
+		tps    uint32 // RTP ticks per 8 kHz sample
+		jump   uint32 // extra ticks between the 2nd and 3rd packet
+		filled int    // samples of silence expected
+	}{
+		{"g711 vad 100ms", 0, 1, 800, 800},
+		{"g711 long 3s", 0, 1, 24000, 24000},
+		{"clock restart", 0, 1, 1 << 30, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := newTestSession(t, MediaOptions{})
+			ts := uint32(1000)
+			var pcm []int16
+			for i := range 4 {
+				if i == 2 {
+					ts += tc.jump
+				}
+				m.handleDatagram(rtpBytes(t, 1, uint16(i), ts, tc.pt, mulawRamp(i*160, 160)), peerA, time.Now())
+				ts += 160 * tc.tps
+				p, _ := drain(t, m)
+				pcm = append(pcm, p...)
+			}
+			p, _ := drain(t, m)
+			pcm = append(pcm, p...)
+			want := append(decodedRamp(0, 320), make([]int16, tc.filled)...)
+			want = append(want, decodedRamp(320, 320)...)
+			if !equalPCM(pcm, want) {
+				t.Fatalf("got %d samples, want %d (fill %d)", len(pcm), len(want), tc.filled)
+			}
+			if st := m.Stats(); st.GapFillSamples != uint64(tc.filled) || st.Lost != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestOpusDTXGapFill(t *testing.T) {
+	t.Parallel()
+	enc, err := dsp.NewOpusEncoder(24000)
+	if err != nil {
+		t.Skip(err)
+	}
+	m := newTestSession(t, MediaOptions{})
+	pcm := make([]int16, 160)
+	out := make([]byte, dsp.OpusMaxPacketBytes)
+	ts := uint32(0)
+	var got []int16
+	for i := range 3 {
+		n, err := enc.Encode(pcm, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			ts += 400 * 48 // 400 ms of DTX on the 48 kHz clock
+		}
+		m.handleDatagram(rtpBytes(t, 1, uint16(i), ts, PayloadOpus, out[:n]), peerA, time.Now())
+		ts += 960
+		p, _ := drain(t, m)
+		got = append(got, p...)
+	}
+	if len(got) != 3*160+3200 || m.Stats().GapFillSamples != 3200 {
+		t.Fatalf("%d samples, fill %d; want %d and 3200", len(got), m.Stats().GapFillSamples, 3*160+3200)
 	}
 }
 

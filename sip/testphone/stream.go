@@ -134,9 +134,7 @@ func (s *streamer) sendDigit(ctx context.Context, tick *time.Ticker, d rune) boo
 		}
 		s.pkt.Timestamp = start
 		s.send([]byte{ev, end | 10, byte(dur >> 8), byte(dur)})
-		if i <= 5 {
-			ts += s.ticks
-		}
+		ts += s.ticks // the media clock keeps running through the event
 		select {
 		case <-ctx.Done():
 			return false
