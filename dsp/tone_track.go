@@ -113,6 +113,9 @@ const (
 	sitSegMaxMs        = 450
 	sitGapSamples      = 800 // from one segment's last hop to the next's first hop
 	sit3ConfirmMs      = 100
+	// sitRelaxedFrac: inside a SIT sequence, a hop at the expected
+	// segment's frequency holding this share of the energy counts as tone.
+	sitRelaxedFrac = 0.8
 
 	// V.21: confirmed after v21ConfirmMs with V.21 hops covering
 	// v21MinCoverage of the span; ends after v21MaxMiss other hops (120 ms,
@@ -556,6 +559,11 @@ func emit(res *ToneResult, detected, ended ToneKind, f float64, onset, endSample
 func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 	t.stepV21(hp, end, res)
 	tonal := hp.class == hopV21
+	if hp.class == hopNone && hp.frac >= sitRelaxedFrac && hp.env <= hopMaxEnvAny && t.expectSIT(hp.freq) {
+		// Inside a SIT sequence the next segment is expected at a known
+		// frequency: a noisier hop (8–12 dB SNR) there is good enough.
+		hp.class = hopPure
+	}
 
 	r := &t.run
 	if hp.class == hopPure || hp.class == hopHarmonic {
@@ -821,6 +829,32 @@ func (t *ToneDetector) endRun(res *ToneResult) {
 			t.sitFail(res)
 		}
 	}
+}
+
+// expectSIT reports whether a SIT sequence in progress expects a segment at f.
+func (t *ToneDetector) expectSIT(f float64) bool {
+	r := &t.run
+	switch {
+	case t.sit.stage == 1 && inBand(f, sit2LoHz, sit2HiHz), t.sit.stage == 2 && inBand(f, sit3LoHz, sit3HiHz):
+		return true
+	case r.open && r.qualified && r.hold == holdSIT:
+		lo, hi := sitBand(r.sitStage)
+		return inBand(f, lo, hi)
+	}
+	return false
+}
+
+// sitBand returns the frequency band of SIT segment stage (1–3).
+func sitBand(stage int) (lo, hi float64) {
+	switch stage {
+	case 1:
+		return sit1LoHz, sit1HiHz
+	case 2:
+		return sit2LoHz, sit2HiHz
+	case 3:
+		return sit3LoHz, sit3HiHz
+	}
+	return 0, 0
 }
 
 // sitFail gives up on a SIT sequence: its first segment was a beep after
