@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -385,4 +386,105 @@ func TestHeadersAndPerCallMediaTimeout(t *testing.T) {
 	if len(recs) != 1 || recs[0].Headers["X-Campaign"] != "spring-2026" || recs[0].Headers["X-Lead-Id"] != "42" {
 		t.Fatalf("phone saw %+v", recs)
 	}
+}
+
+// TestConcurrentCalls runs calls side by side, each read by its own owner
+// goroutine as the daemon does: every call must hear its own file.
+func TestConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	const calls = 12
+	ph := newPhone(t)
+	min, _ := rtpRange(t)
+	u, err := amdsip.NewUA(amdsip.Config{ListenAddr: "127.0.0.1:0", MediaIP: "127.0.0.1", RTPPortMin: min, RTPPortMax: min + 4*calls,
+		PortDrain: 50 * time.Millisecond, MediaTimeout: 5 * time.Second}, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	errs := make(chan error, calls)
+	for i := range calls {
+		codec := []string{"pcmu", "pcma", "opus"}[i%3]
+		go func() {
+			errs <- func() error {
+				c, err := u.Dial(context.Background(), amdsip.DialRequest{CallID: fmt.Sprint("c", i), Target: fmt.Sprintf("sip:tones@%s;codec=%s;bye=end", ph.Addr(), codec)})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				frame := make([]int16, 160)
+				var pcm []int16
+				answered := false
+				for {
+					select {
+					case p, ok := <-c.Progress():
+						if !ok || p.Kind == amdsip.ProgressFailed {
+							return fmt.Errorf("call %d (%s): progress ended early: %v", i, codec, p.Err)
+						}
+						if p.Kind == amdsip.ProgressAnswered {
+							answered = true
+						}
+						if p.Kind == amdsip.ProgressRemoteBye {
+							if !answered || len(pcm) < 9000 {
+								return fmt.Errorf("call %d (%s): %d samples before BYE", i, codec, len(pcm))
+							}
+							return checkToneOrder(pcm)
+						}
+					default:
+					}
+					_, err := c.Media().ReadFrame(frame, time.Now().Add(20*time.Millisecond))
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						continue
+					}
+					if err != nil {
+						return fmt.Errorf("call %d (%s): %w", i, codec, err)
+					}
+					pcm = append(pcm, frame...)
+				}
+			}()
+		}()
+	}
+	timeout := time.After(30 * time.Second)
+	for range calls {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-timeout:
+			t.Fatal("calls did not finish")
+		}
+	}
+}
+
+// checkToneOrder: 440 Hz must be heard before 1000 Hz.
+func checkToneOrder(pcm []int16) error {
+	share := func(x []int16, f float64) float64 {
+		k := 2 * math.Cos(2*math.Pi*f/8000)
+		var s1, s2, e float64
+		for _, v := range x {
+			s := float64(v) + k*s1 - s2
+			s2, s1 = s1, s
+			e += float64(v) * float64(v)
+		}
+		if e == 0 {
+			return 0
+		}
+		return 2 * (s1*s1 + s2*s2 - k*s1*s2) / (float64(len(x)) * e)
+	}
+	first := func(f float64) int {
+		for i := 0; i+800 <= len(pcm); i += 160 {
+			if share(pcm[i:i+800], f) > 0.8 {
+				return i
+			}
+		}
+		return -1
+	}
+	a, b := first(440), first(1000)
+	if a < 0 || b < 0 || b < a {
+		return fmt.Errorf("tones at %d and %d", a, b)
+	}
+	return nil
 }
