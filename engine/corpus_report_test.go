@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amd-engine/amd/analysis"
 	"github.com/amd-engine/amd/audiofile"
 	"github.com/amd-engine/amd/dsp"
 	"github.com/amd-engine/amd/engine"
@@ -107,14 +106,27 @@ func TestCorpusReport(t *testing.T) {
 	}
 }
 
-// runClip runs a detector over samples as analysis.Samples does, with
-// detector options.
-func runClip(samples []int16, opts ...engine.Option) (analysis.Result, error) {
+// clipResult is one clip's events.
+type clipResult struct{ Events []engine.Event }
+
+// Decision returns the clip's decision event, if any.
+func (r clipResult) Decision() (engine.Event, bool) {
+	for _, e := range r.Events {
+		if e.Type.Decision() {
+			return e, true
+		}
+	}
+	return engine.Event{}, false
+}
+
+// runClip runs a detector over samples as analysis.Samples does (frame by
+// frame, last frame padded, Finish at the end), with detector options.
+func runClip(samples []int16, opts ...engine.Option) (clipResult, error) {
 	d, err := engine.NewDetector(engine.Config{}, opts...)
 	if err != nil {
-		return analysis.Result{}, err
+		return clipResult{}, err
 	}
-	res := analysis.Result{DurationMs: int64(len(samples)) * 1000 / dsp.SampleRate}
+	var res clipResult
 	frame := make([]int16, dsp.FrameSamples)
 	for off := 0; off < len(samples) && !d.Done(); off += dsp.FrameSamples {
 		n := copy(frame, samples[off:])
