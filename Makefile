@@ -35,7 +35,7 @@ unit:
 
 # libopus runs the differential tests against the cgo libopus twin.
 libopus:
-	$(GO) test -race -tags libopus -timeout 10m -run 'Libopus|Differential' ./dsp/...
+	$(GO) test -race -tags libopus -timeout 10m -run 'Libopus|Differential' ./dsp/... ./webrtcleg/...
 
 # fuzz gives every parser's fuzz target a short budget.
 fuzz:
