@@ -22,7 +22,8 @@
 // names the field ("invalid config: rtp_ports: ...") and exits with status 2.
 //
 // The control listener serves /v1/control (WebSocket; bearer token when
-// --control-token is set), /metrics (Prometheus) and /healthz. SIGINT or
+// --control-token is set), /metrics (Prometheus) and /healthz; with
+// --webrtc-udp also WHIP ingest at /v1/whip (docs/control-protocol.md). SIGINT or
 // SIGTERM stops gracefully: calls are hung up (KoreVG-disconnected), their
 // final statuses delivered, sockets closed.
 package main
