@@ -68,7 +68,11 @@ type Phone struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the serving goroutine
+	calls  sync.WaitGroup // one per INVITE handler
+
+	closeOnce sync.Once
+	closeErr  error
 
 	mu      sync.Mutex
 	dialogs map[string]*sipgo.DialogServerSession
@@ -175,10 +179,28 @@ func (p *Phone) Close() error {
 	if p.cancel == nil {
 		return nil
 	}
+	p.closeOnce.Do(func() { p.closeErr = p.close() })
+	return p.closeErr
+}
+
+func (p *Phone) close() error {
 	p.cancel()
+	// Live calls send their BYE (or 480) while the socket is still open;
+	// a call stuck waiting for an ACK is not waited for past a bound.
+	done := make(chan struct{})
+	go func() {
+		p.calls.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(6 * time.Second):
+	}
 	p.conn.Close()
 	p.wg.Wait()
-	return p.ua.Close()
+	err := p.ua.Close()
+	<-done // handlers end once their transactions die with the transport
+	return err
 }
 
 func (p *Phone) onAck(req *ssip.Request, tx ssip.ServerTransaction) {
@@ -215,8 +237,8 @@ func (p *Phone) record(r CallRecord) {
 
 // onInvite runs one call start to finish on sipgo's handler goroutine.
 func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
-	p.wg.Add(1)
-	defer p.wg.Done()
+	p.calls.Add(1)
+	defer p.calls.Done()
 	rec := CallRecord{User: req.Recipient.User, Headers: map[string]string{}}
 	for _, h := range req.Headers() {
 		if n := h.Name(); len(n) > 2 && strings.EqualFold(n[:2], "x-") {

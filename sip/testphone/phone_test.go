@@ -390,3 +390,26 @@ func TestAudioOtherFormatsViaAudiofile(t *testing.T) {
 		t.Fatal("tones lost in conversion")
 	}
 }
+
+func TestPhoneCloseHangsUp(t *testing.T) {
+	t.Parallel()
+	ph := startPhone(t, Config{RingDelay: 10 * time.Millisecond})
+	u := startUA(t)
+	c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:tones_ulaw@%s", ph.Addr())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	next(t, c, amdsip.ProgressAnswered)
+	start := time.Now()
+	if err := ph.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("close took %v", d)
+	}
+	next(t, c, amdsip.ProgressRemoteBye)
+	if recs := ph.Records(); len(recs) != 1 || !recs[0].HungUp {
+		t.Errorf("records %+v", recs)
+	}
+}
