@@ -62,8 +62,13 @@ type Detector struct {
 	seg0     dsp.SegmentFrame // segmentation after the last frame
 	trace    FrameTrace       // the stages' view of the last frame
 	soundRun int64            // ms of consecutive frames with sound that is not (yet) speech
-	peakSNR  float64          // highest frame SNR heard in speech
-	vadMs    int64            // ms the VAD called speech, qualified or not
+
+	// a beep heard inside speech, held until it is clear what it was
+	pending    dsp.ToneResult
+	pendingAt  int64   // when it was confirmed
+	pendingEnd int64   // when it ended, 0 while sounding
+	peakSNR    float64 // highest frame SNR heard in speech
+	vadMs      int64   // ms the VAD called speech, qualified or not
 
 	// the verdict
 	decision     EventType
@@ -114,6 +119,7 @@ func (d *Detector) Reset() {
 	d.seg0 = dsp.SegmentFrame{FirstSpeechMs: -1, PrevUtteranceEndMs: -1}
 	d.trace = FrameTrace{}
 	d.soundRun, d.peakSNR, d.vadMs = 0, 0, 0
+	d.pending, d.pendingAt, d.pendingEnd = dsp.ToneResult{}, 0, 0
 	d.decision, d.decisionConf, d.machineAtMs, d.stoppedSpk = "", 0, 0, false
 	d.n = 0
 }
@@ -172,6 +178,7 @@ func (d *Detector) Process(frame []int16) []Event {
 			d.peakSNR = v.SNRDB
 		}
 	}
+	tr = d.screenTone(s, tr)
 	switch d.phase {
 	case phaseListening:
 		d.listen(s, tr)
@@ -179,6 +186,42 @@ func (d *Detector) Process(frame []int16) []Event {
 		d.afterMachine(s, tr)
 	}
 	return d.out[:d.n]
+}
+
+// screenTone holds back a beep that started while someone was talking (see
+// inSpeech) until it is clear what it was: if speech carries on after it,
+// it was a held vowel or a whistle and is dropped; if BeepConfirmMs of
+// quiet follow its end (a machine records after its beep), it is reported
+// then, with its true onset. It returns the tone result the rules see.
+func (d *Detector) screenTone(s dsp.SegmentFrame, tr dsp.ToneResult) dsp.ToneResult {
+	now := d.NowMs()
+	eff := tr
+	if d.pending.Detected == dsp.ToneNone {
+		if tr.Detected == dsp.ToneBeep && d.inSpeech(s, tr) {
+			d.pending, d.pendingAt, d.pendingEnd = tr, now, 0
+			if tr.Ended != dsp.ToneNone {
+				d.pendingEnd = now
+			}
+			eff.Detected = dsp.ToneNone
+		}
+		return eff
+	}
+	if tr.Ended != dsp.ToneNone && d.pendingEnd == 0 {
+		d.pendingEnd = now
+		if tr.DurationMs > 0 {
+			d.pending.DurationMs = tr.DurationMs
+		}
+	}
+	eff.Detected = dsp.ToneNone
+	switch {
+	case s.UtteranceEndMs > d.pending.OnsetMs+d.pending.DurationMs:
+		// the talker went on: it was part of their speech
+		d.pending = dsp.ToneResult{}
+	case (d.pendingEnd > 0 && now-d.pendingEnd >= BeepConfirmMs) || now-d.pendingAt >= MaxBeepHoldMs:
+		eff = d.pending
+		d.pending = dsp.ToneResult{}
+	}
+	return eff
 }
 
 // listen applies the decision rules (see rules.go) in order.
@@ -201,17 +244,28 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		d.machineAtMs = now
 		d.phase = phaseMachine
 	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s.SpeechMs) &&
-		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs):
+		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
 		d.decide(EventHumanDetected, ReasonShortGreeting, d.humanConfidence(s))
 		d.stop(ReasonCompleted)
 	case s.SpeechMs < MinHumanSpeechMs && !s.InUtterance && now >= int64(c.Timers.NoSpeechTimeoutMs) &&
-		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs):
+		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
 		d.decide(EventNoSpeechDetected, ReasonSilence, d.noSpeechConfidence(now))
 		d.stop(ReasonCompleted)
 	case now >= int64(c.Timers.DecisionTimeoutMs):
 		d.decide(EventDecisionTimeout, ReasonTimeout, d.timeoutConfidence(s))
 		d.stop(ReasonCompleted)
 	}
+}
+
+// inSpeech reports whether a confirmed beep started while someone was
+// talking: speech ran up to within BeepSpeechGapMs of its onset. A
+// voicemail beep follows its greeting after a pause; a "beep" inside a word
+// may be a held vowel, a whistle or a sung note, and calling it a machine
+// would hang up on a person — so such a beep is held (screenTone). Fax and
+// SIT tones are distinctive enough to stand.
+func (d *Detector) inSpeech(s dsp.SegmentFrame, tr dsp.ToneResult) bool {
+	return tr.Detected == dsp.ToneBeep && s.FirstSpeechMs >= 0 &&
+		s.UtteranceEndMs > tr.OnsetMs-BeepSpeechGapMs
 }
 
 // requiredSilenceMs is the silence after a greeting of speechMs that makes

@@ -479,22 +479,25 @@ func (f *fakeTone) Process([]int16) dsp.ToneResult {
 // the machine verdict has not passed, and not after.
 func TestDetectorToneTimeoutBoundary(t *testing.T) {
 	t.Parallel()
-	pcm := enginetest.New(3, 120).Silence(300).Greeting(-20, 6, 6).Silence(9000).Render(enginetest.NoiseWhite, -55)
+	c := enginetest.New(3, 120)
+	pcm := c.Silence(300).Greeting(-20, 6, 6).Silence(9000).Render(enginetest.NoiseWhite, -55)
+	end := c.Spans()[len(c.Spans())-1][1] / dsp.FrameMs * dsp.FrameMs
 	// find the verdict time with no tone at all
 	evs := run(t, engine.Config{}, pcm, engine.WithToneSource(&fakeTone{}))
 	m, ok := find(evs, engine.EventMachineDetected)
 	if !ok {
 		t.Fatalf("no machine verdict: %s", seq(evs))
 	}
-	const timeout = 3000
-	cfg := engine.Config{Timers: engine.Timers{ToneTimeoutMs: timeout}}
+	// the tone timeout runs out 3 s after the greeting ends
+	timeout := end + 3000 - m.AtMs
+	cfg := engine.Config{Timers: engine.Timers{ToneTimeoutMs: int(timeout)}}
 	cases := []struct {
 		atMs int64
 		want string
 	}{
-		{m.AtMs + 500, "machine_detected(long_greeting) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
-		{m.AtMs + timeout - 20, "machine_detected(long_greeting) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
-		{m.AtMs + timeout + 20, "machine_detected(long_greeting) stopped(timeout)"},
+		{end + 500, "machine_detected(long_greeting) machine_stopped_speaking(beep) tone_detected(beep) stopped(completed)"},
+		{m.AtMs + timeout - 20, "machine_detected(long_greeting) machine_stopped_speaking(greeting_ended) tone_detected(beep) stopped(completed)"},
+		{m.AtMs + timeout + 20, "machine_detected(long_greeting) machine_stopped_speaking(greeting_ended) stopped(timeout)"},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("beep+%d", tc.atMs-m.AtMs), func(t *testing.T) {
@@ -506,7 +509,7 @@ func TestDetectorToneTimeoutBoundary(t *testing.T) {
 		})
 	}
 	t.Run("fax after the verdict", func(t *testing.T) {
-		evs := run(t, cfg, pcm, engine.WithToneSource(&fakeTone{at: int((m.AtMs + 1000) / dsp.FrameMs), kind: dsp.ToneFaxCED}))
+		evs := run(t, cfg, pcm, engine.WithToneSource(&fakeTone{at: int((end + 1000) / dsp.FrameMs), kind: dsp.ToneFaxCED}))
 		if got, want := seq(evs), "machine_detected(long_greeting) machine_stopped_speaking(fax) tone_detected(fax) stopped(completed)"; got != want {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
@@ -755,16 +758,58 @@ func TestWithLossyCodec(t *testing.T) {
 	}
 }
 
-// scriptedTone marks frames [from, at] tonal and confirms a beep on at.
-type scriptedTone struct{ frame, from, at int }
+// scriptedTone marks frames [from, end] tonal, confirms a beep on at and
+// reports its end on end (end 0: at+10).
+type scriptedTone struct{ frame, from, at, end int }
 
 func (s *scriptedTone) Process([]int16) dsp.ToneResult {
 	s.frame++
-	r := dsp.ToneResult{Tonal: s.frame >= s.from && s.frame <= s.at+10}
+	end := s.end
+	if end == 0 {
+		end = s.at + 10
+	}
+	r := dsp.ToneResult{Tonal: s.frame >= s.from && s.frame <= end}
 	if s.frame == s.at {
 		r.Detected, r.FreqHz, r.OnsetMs, r.DurationMs = dsp.ToneBeep, 1000, int64(s.from-1)*dsp.FrameMs, int64(s.at-s.from+1)*dsp.FrameMs
 	}
+	if s.frame == end+1 {
+		r.Ended, r.FreqHz, r.OnsetMs, r.DurationMs = dsp.ToneBeep, 1000, int64(s.from-1)*dsp.FrameMs, int64(end-s.from+1)*dsp.FrameMs
+	}
 	return r
+}
+
+// TestDetectorBeepInsideSpeech: a "beep" that starts while the callee is
+// talking is held; speech carrying on after it drops it (a held vowel),
+// quiet after it confirms it (a greeting cut short by its beep).
+func TestDetectorBeepInsideSpeech(t *testing.T) {
+	t.Parallel()
+	// "Hello, this is …" — one phrase, then a pause, then more words.
+	c := enginetest.New(14, 170)
+	pcm := c.Silence(500).Say(2, -20).Silence(300).Say(2, -20).Silence(3000).Render(enginetest.NoiseWhite, -60)
+	first := c.Spans()[0]
+	mid := int((first[0]+first[1])/2/dsp.FrameMs) + 1 // a frame inside the first phrase
+	t.Run("held vowel, talker goes on", func(t *testing.T) {
+		evs := run(t, engine.Config{}, pcm, engine.WithToneSource(&scriptedTone{from: mid, at: mid + 4, end: mid + 6}))
+		if evs[0].Type != engine.EventHumanDetected {
+			t.Errorf("got %s, want human", seq(evs))
+		}
+		checkInvariants(t, evs, true)
+	})
+	t.Run("beep cuts the greeting, quiet follows", func(t *testing.T) {
+		short := enginetest.New(15, 170)
+		p := short.Silence(500).Say(2, -20).Silence(3000).Render(enginetest.NoiseWhite, -60)
+		endF := int(short.Spans()[0][1]/dsp.FrameMs) - 1 // the beep starts on the greeting's last frame
+		evs := run(t, engine.Config{}, p, engine.WithToneSource(&scriptedTone{from: endF, at: endF + 4, end: endF + 20}))
+		if got, want := seq(evs), "machine_detected(beep) tone_detected(beep) stopped(completed)"; got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+		if d := evs[0].AtMs - int64(endF+21)*dsp.FrameMs; d < engine.BeepConfirmMs-40 || d > engine.BeepConfirmMs+40 {
+			t.Errorf("confirmed %d ms after the beep ended, want ~%d", d, engine.BeepConfirmMs)
+		}
+		if evs[0].ToneOnsetMs != int64(endF-1)*dsp.FrameMs || evs[0].ToneDurationMs != 21*dsp.FrameMs {
+			t.Errorf("tone evidence onset %d duration %d", evs[0].ToneOnsetMs, evs[0].ToneDurationMs)
+		}
+	})
 }
 
 // TestDetectorWaitsForSoundingTone: a beep that starts just before the

@@ -23,7 +23,12 @@ package engine
 //
 //  1. Tone. A confirmed beep, fax tone (CED, CNG, V.21) or SIT before a
 //     decision → amd_machine_detected (reason beep | fax | sit), then
-//     amd_tone_detected, then amd_stopped.
+//     amd_tone_detected, then amd_stopped. A beep that starts while someone
+//     is talking (speech up to BeepSpeechGapMs before its onset) may be a
+//     held vowel or a whistle: it is held until it ends, dropped if speech
+//     carries on after it, reported once BeepConfirmMs of quiet follow
+//     (the human and no-speech rules wait meanwhile). The same screening
+//     applies to the beep after a machine verdict.
 //  2. Word count. The greeting holds thresholdWordCount words AND has
 //     lasted thresholdWordCount × WordRuleMsPerWord (300 ms a word, at most
 //     LongGreetingMs) from its first word → machine (word_count). Nobody
@@ -111,6 +116,17 @@ const (
 	// second, faster than people speak, so a count that runs ahead of it is
 	// counting something else (noise bursts, babble).
 	WordRuleMsPerWord = 300
+	// BeepSpeechGapMs: a beep whose onset comes less than this after the
+	// last speech was sounding inside a word (the VAD's end-of-word lag is
+	// 40–60 ms; machines leave 100 ms or more before their beep).
+	BeepSpeechGapMs = 20
+	// BeepConfirmMs of quiet after a beep heard inside speech confirm it: a
+	// machine records after its beep, a person holding a vowel goes on
+	// talking within a syllable.
+	BeepConfirmMs = 250
+	// MaxBeepHoldMs bounds how long such a beep is held (a tone that never
+	// ends is reported).
+	MaxBeepHoldMs = 3000
 	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
 	// tone being confirmed, a burst not yet qualified — holds back the
 	// human rule.
