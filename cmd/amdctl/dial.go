@@ -221,8 +221,14 @@ func printIncoming(w io.Writer, in control.Incoming, jsonOut bool) {
 		if s.EndReason != "" {
 			line += " endReason=" + string(s.EndReason)
 		}
-		if t := s.Timings; t != (control.Timings{}) {
-			line += fmt.Sprintf(" ring=%dms connect=%dms total=%dms", t.RingDurationInMs, t.ConnectDurationInMs, t.CallDurationInMs)
+		// Timings appear as they become known; print only those.
+		for _, tm := range []struct {
+			name string
+			ms   int64
+		}{{"ring", s.Timings.RingDurationInMs}, {"connect", s.Timings.ConnectDurationInMs}, {"total", s.Timings.CallDurationInMs}} {
+			if tm.ms > 0 {
+				line += fmt.Sprintf(" %s=%dms", tm.name, tm.ms)
+			}
 		}
 		fmt.Fprintln(w, line)
 	case in.AMD != nil:

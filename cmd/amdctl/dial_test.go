@@ -115,6 +115,9 @@ func TestDialCommand(t *testing.T) {
 		{"text", []string{"--target", "+15550001", "--caller", "amd"}, nil, 0,
 			func(t *testing.T, out, _ string, _ control.Dial) {
 				for _, w := range []string{"placed to +15550001", "ringing", "amd_machine_detected reason=beep", "completed endReason=machineDetected"} {
+					if strings.Contains(out, "connect=0ms") {
+						t.Errorf("unknown timings printed as zero:\n%s", out)
+					}
 					if !strings.Contains(out, w) {
 						t.Errorf("output lacks %q:\n%s", w, out)
 					}
