@@ -195,6 +195,8 @@ func (s *Session) readTrack(tr *webrtc.TrackRemote) {
 		return
 	}
 	rcv := newReceiver(dec, &s.cnt, s.deliver)
+	// RTCP is not read: we send no media and use no reports, and pion
+	// drops incoming RTCP silently once its 100 KB buffer is full.
 	buf := make([]byte, receiveMTU)
 	for {
 		n, _, err := tr.Read(buf)
