@@ -288,6 +288,14 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 		if m.rb.held > 0 {
 			flush := m.lastRx.Add(reorderHoldMax)
 			if !now.Before(flush) {
+				// Before giving up on the gap, take whatever already sits in
+				// the socket: if this goroutine was descheduled, the missing
+				// packet may have arrived long ago.
+				if got, err := m.poll(now); err != nil {
+					return FrameInfo{}, err
+				} else if got {
+					continue
+				}
 				m.emit(true)
 				continue
 			}
@@ -310,6 +318,24 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 		}
 		m.handleDatagram(m.buf[:n], from, time.Now())
 	}
+}
+
+// poll reads one datagram if one is already queued on the socket.
+func (m *MediaSession) poll(now time.Time) (bool, error) {
+	// A deadline already in the past fails without trying the socket, so
+	// allow the non-blocking attempt a moment.
+	if err := m.conn.SetReadDeadline(now.Add(50 * time.Microsecond)); err != nil {
+		return false, m.readErr(err)
+	}
+	n, from, err := m.conn.ReadFromUDPAddrPort(m.buf[:])
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, nil
+		}
+		return false, m.readErr(err)
+	}
+	m.handleDatagram(m.buf[:n], from, time.Now())
+	return true, nil
 }
 
 func (m *MediaSession) readErr(err error) error {

@@ -620,3 +620,36 @@ func FuzzRTPPacket(f *testing.F) {
 		}
 	})
 }
+
+// TestStalledOwnerDoesNotInventLoss: the owner goroutine was away longer
+// than the hold time while the missing packet sat in the socket; the gap
+// must be filled by that packet, not concealed.
+func TestStalledOwnerDoesNotInventLoss(t *testing.T) {
+	t.Parallel()
+	m := newTestSession(t, MediaOptions{})
+	tx, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	from := tx.LocalAddr().(*net.UDPAddr).AddrPort()
+	past := time.Now().Add(-200 * time.Millisecond)
+	m.handleDatagram(rtpBytes(t, 1, 0, 0, 0, mulawRamp(0, 160)), from, past)
+	m.handleDatagram(rtpBytes(t, 1, 2, 320, 0, mulawRamp(320, 160)), from, past)
+	if _, err := tx.Write(rtpBytes(t, 1, 1, 160, 0, mulawRamp(160, 160))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let it land in the socket buffer
+	var pcm []int16
+	frame := make([]int16, 160)
+	for range 3 {
+		fi, err := m.ReadFrame(frame, time.Now().Add(time.Second))
+		if err != nil || fi.Lost {
+			t.Fatalf("frame: %+v %v", fi, err)
+		}
+		pcm = append(pcm, frame...)
+	}
+	if !equalPCM(pcm, decodedRamp(0, 480)) || m.Stats().Lost != 0 {
+		t.Fatalf("lost %d; audio in order: %v", m.Stats().Lost, equalPCM(pcm, decodedRamp(0, 480)))
+	}
+}

@@ -29,9 +29,14 @@ func TestSIPpBusy(t *testing.T) {
 	if fr.Reason() != "486 Busy Here" || fr.ReasonCode() != "Busy Here" {
 		t.Errorf("reason %q / %q", fr.Reason(), fr.ReasonCode())
 	}
-	// The 100 may be overtaken by the 180 inside sipgo; then it is dropped.
-	if got := fmt.Sprint(kinds(ps)); got != "[trying ringing failed]" && got != "[ringing failed]" {
-		t.Errorf("progress %v, want [trying ringing failed]", got)
+	// sipgo dispatches responses concurrently: under load a 100 can be
+	// overtaken by the 180 (then it is dropped), and a 180 by the 486
+	// (then the transaction ignores it). What must hold: no step repeats,
+	// the order never goes back, and the call ends failed.
+	switch got := fmt.Sprint(kinds(ps)); got {
+	case "[trying ringing failed]", "[ringing failed]", "[trying failed]", "[failed]":
+	default:
+		t.Errorf("progress %v, want [trying ringing failed] or a subsequence", got)
 	}
 	if err := sp.wait(t, 10*time.Second); err != nil {
 		t.Fatalf("sipp: %v (our ACK missing?)", err)
