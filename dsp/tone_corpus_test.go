@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -41,6 +42,20 @@ func TestToneCorpus(t *testing.T) {
 		d.SetLossyCodec(strings.HasPrefix(c.Channel, "opus"))
 		events, _ := tsRun(d, a.Samples)
 		dets := tsDetections(events)
+		if c.File == os.Getenv("TONE_CLIP") {
+			// Debug aid: TONE_CLIP=machine/x.wav go test -run TestToneCorpus -v
+			// dumps the events and every hop around the clip's first tone.
+			t.Logf("%s: %+v", c.File, events)
+			from := 0
+			if len(c.Tones) > 0 {
+				from = c.Tones[0].OnsetMs - 100
+			}
+			for _, h := range dsp.ToneTrace(a.Samples) {
+				if h.EndMs >= float64(from) && h.EndMs <= float64(from+700) {
+					t.Logf("%6.0f pass=%v cv=%.3f lpc=%.3f | class=%d f=%.1f frac=%.3f env=%.2f", h.EndMs, h.Pass, h.PeriodCV, h.LPCError, h.Class, h.FreqHz, h.Frac, h.Env)
+				}
+			}
+		}
 		if c.Tone == "none" {
 			if len(dets) > 0 {
 				false_ = append(false_, fmt.Sprintf("%s (%s): %+v", c.File, c.Category, dets[0]))

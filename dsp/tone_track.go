@@ -368,11 +368,12 @@ func (r *toneRun) shapeOK(lossy bool) bool {
 	if harm {
 		// A tone with harmonics is a beep only if it never wandered: a
 		// sustained vowel or hum holds still for 100 ms now and then.
-		tol := trackHarmSteadyHz
 		if lossy {
-			tol = max(tol, trackHarmSteadyRelLossy*r.f)
+			// Behind a codec, the latest window (trimmed of its extremes)
+			// is judged, with the codec's wobble allowed.
+			return math.Abs(b) <= trackHarmMaxSlope && w.fMax-w.fMin <= max(trackHarmSteadyHz, trackHarmSteadyRelLossy*r.f)
 		}
-		return math.Abs(b) <= trackHarmMaxSlope && r.runFMax-r.runFMin <= tol
+		return math.Abs(b) <= trackHarmMaxSlope && r.runFMax-r.runFMin <= trackHarmSteadyHz
 	}
 	steadyTol := max(trackSteadyHz, rel*r.f)
 	if !lossy && (r.wobbly || r.runFMax-r.runFMin > steadyTol) && math.Abs(b) < sweepMinSlope {
