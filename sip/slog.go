@@ -15,6 +15,10 @@ type zerologHandler struct {
 	attrs []slog.Attr
 }
 
+// SlogFromZerolog adapts a zerolog logger for sipgo (and anything else that
+// wants a *slog.Logger), with sipgo's chatty Info demoted to Debug.
+func SlogFromZerolog(log zerolog.Logger) *slog.Logger { return newSlog(log) }
+
 func newSlog(log zerolog.Logger) *slog.Logger {
 	return slog.New(&zerologHandler{log: log.With().Str("component", "sipgo").Logger()})
 }

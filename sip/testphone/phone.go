@@ -123,13 +123,16 @@ func (p *Phone) Start(ctx context.Context) error {
 		p.mip = netip.MustParseAddr("127.0.0.1")
 	}
 	host := p.mip.String()
-	p.ua, err = sipgo.NewUA(sipgo.WithUserAgent("amd-testphone"), sipgo.WithUserAgentHostname(host))
+	slogger := amdsip.SlogFromZerolog(p.log)
+	p.ua, err = sipgo.NewUA(sipgo.WithUserAgent("amd-testphone"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransactionLayerOptions(ssip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(ssip.WithTransportLayerLogger(slogger)))
 	if err != nil {
 		conn.Close()
 		return err
 	}
-	p.srv, _ = sipgo.NewServer(p.ua)
-	cli, err := sipgo.NewClient(p.ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(int(p.addr.Port())),
+	p.srv, _ = sipgo.NewServer(p.ua, sipgo.WithServerLogger(slogger))
+	cli, err := sipgo.NewClient(p.ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(host), sipgo.WithClientPort(int(p.addr.Port())),
 		sipgo.WithClientConnectionAddr(conn.LocalAddr().String()))
 	if err != nil {
 		p.ua.Close()
