@@ -130,6 +130,11 @@ func ParseSDP(body []byte) (RemoteMedia, error) {
 	if md == nil {
 		return rm, fmt.Errorf("%w: no audio stream", ErrSDP)
 	}
+	// We receive plain RTP only: an SRTP (SAVP) or DTLS stream would decode
+	// into noise, so it is refused here rather than heard as garbage.
+	if proto := strings.ToUpper(strings.Join(md.MediaName.Protos, "/")); proto != "RTP/AVP" && proto != "RTP/AVPF" {
+		return rm, fmt.Errorf("%w: transport %s (want RTP/AVP)", ErrNoCodec, proto)
+	}
 	conn := md.ConnectionInformation
 	if conn == nil {
 		conn = sd.ConnectionInformation

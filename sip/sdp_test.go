@@ -71,6 +71,11 @@ func TestParseSDPAnswers(t *testing.T) {
 		{"video only", head + "m=video 5000 RTP/AVP 96\r\n", ErrSDP, Format{}, ""},
 		{"no c=", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n", ErrSDP, Format{}, ""},
 		{"hostname c=", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 example.com\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n", ErrSDP, Format{}, ""},
+		{"srtp", head + "m=audio 5000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n", ErrNoCodec, Format{}, ""},
+		{"dtls", head + "m=audio 5000 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n", ErrNoCodec, Format{}, ""},
+		{"avpf ok", head + "m=audio 5000 RTP/AVPF 8\r\n", nil, Format{8, CodecPCMA}, ""},
+		{"video first then audio", head + "m=video 6000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 5004 RTP/AVP 0\r\n", nil, Format{0, CodecPCMU}, "192.0.2.1:5004"},
+		{"asterisk style", "v=0\r\no=- 1 3 IN IP4 10.0.0.5\r\ns=Asterisk\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\nm=audio 14000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=maxptime:150\r\na=sendrecv\r\n", nil, Format{8, CodecPCMA}, "10.0.0.5:14000"},
 		{"garbage", "hello world", ErrSDP, Format{}, ""},
 		{"empty", "", ErrSDP, Format{}, ""},
 	}
