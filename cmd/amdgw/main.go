@@ -177,7 +177,14 @@ func run(args, environ []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "amdgw: --log-level: %v\n", err)
 		return 2
 	}
-	var out io.Writer = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
+	// Colours only on a terminal: logs piped to a file stay plain text.
+	noColor := true
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			noColor = false
+		}
+	}
+	var out io.Writer = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339, NoColor: noColor}
 	if lo.json {
 		out = stderr
 	}

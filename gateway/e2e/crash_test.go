@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/fixtures"
+	"github.com/amd-engine/amd/gateway/auth"
+	"github.com/amd-engine/amd/gateway/notify"
+)
+
+// proc is an amdgw subprocess.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	logs strings.Builder
+}
+
+func buildAmdgw(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "amdgw")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/amdgw").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startProc(t *testing.T, bin, addr string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--listen", addr, "--log-level", "debug"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AMD_JWT_SECRET=" + jwtSecret, "AMD_SIGNING_SECRET=" + signSecret}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("amdgw log:\n%s", p.logs.String())
+			p.mu.Unlock()
+		}
+	})
+	waitUntil(t, "amdgw engine link", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct{ EnginesUp int }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return body.EnginesUp == 1
+	})
+	return p
+}
+
+// kill sends SIGKILL: none of amdgw's shutdown code runs.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// gate is a receiver that answers 503 until opened, recording every POST.
+type gate struct {
+	mu   sync.Mutex
+	open bool
+	got  []gateNote
+}
+
+type gateNote struct {
+	key, status string
+	code        int
+	sigErr      error
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ConversationID string `json:"conversationId"`
+		Status         string `json:"status"`
+	}
+	raw := make([]byte, 0, 2048)
+	buf := make([]byte, 2048)
+	for {
+		n, err := r.Body.Read(buf)
+		raw = append(raw, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	_ = json.Unmarshal(raw, &body)
+	g.mu.Lock()
+	code := http.StatusServiceUnavailable
+	if g.open {
+		code = http.StatusOK
+	}
+	g.got = append(g.got, gateNote{key: r.Header.Get(notify.IdempotencyHeader), status: body.Status, code: code,
+		sigErr: notify.Verify([]byte(signSecret), r.Header.Get(notify.SignatureHeader), raw, time.Now(), notify.DefaultTolerance)})
+	g.mu.Unlock()
+	w.WriteHeader(code)
+}
+
+// acked returns, per call id prefix of the key, the statuses acknowledged
+// (first 200 of each key, in order).
+func (g *gate) acked(id string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range g.got {
+		if n.code == 200 && strings.HasPrefix(n.key, id+".") && !seen[n.key] {
+			seen[n.key] = true
+			out = append(out, n.status)
+		}
+	}
+	return out
+}
+
+// TestE2EKill9WithAmdd: amdgw (built binary) dials real calls through amdd
+// while the receiver is down, is killed with SIGKILL with every
+// notification still owed, and a new process on the same database delivers
+// them all, in order, once the receiver is back.
+func TestE2EKill9WithAmdd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds amdgw, runs amdd and SIPp")
+	}
+	bin := buildAmdgw(t)
+	amddURL := startAmdd(t)
+	obs := observe(t, amddURL)
+	rcv := &gate{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args := []string{"--engine", amddURL, "--db", filepath.Join(t.TempDir(), "gw.db"),
+		"--notify-base-backoff", "50ms", "--notify-max-backoff", "300ms", "--engine-loss-timeout", "1m"}
+	p := startProc(t, bin, addr, args...)
+	token, _ := auth.Mint([]byte(jwtSecret), "e2e", time.Hour, time.Now())
+	dial := func(target string) string {
+		body := fmt.Sprintf(`{"target":%q,"caller":"+1555","notifyurl":%q}`, target, srv.URL)
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/1.1/public/bot/b/smartassist/dialout", strings.NewReader(body))
+		req.Header.Set("auth", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res struct{ CallID string }
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("dialout %d %v", resp.StatusCode, err)
+		}
+		return res.CallID
+	}
+	wav := clipFor(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	busy := dial(fmt.Sprintf("sip:x@127.0.0.1:%d", startCallee(t, "uas_busy.xml", nil)))
+	human := dial(fmt.Sprintf("sip:h@127.0.0.1:%d", startCallee(t, "uas_stream_bye.xml", map[string]string{"WAV": wav, "BYE_MS": "5000"})))
+
+	// Both calls end while the receiver refuses everything.
+	waitUntil(t, "both calls final at amdd", 60*time.Second, func() bool {
+		return len(obs.expected(busy, all)) == 1 && strings.HasSuffix(fmt.Sprint(obs.expected(human, all)), "completed]")
+	})
+	waitUntil(t, "refused attempts", 10*time.Second, func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		return len(rcv.got) >= 3
+	})
+	p.kill()
+	rcv.mu.Lock()
+	rcv.open = true
+	rcv.mu.Unlock()
+	startProc(t, bin, addr, args...)
+	for _, id := range []string{busy, human} {
+		var plain []string // the gate reads status only, not the AMD event
+		for _, s := range obs.expected(id, all) {
+			plain = append(plain, strings.SplitN(s, "/", 2)[0])
+		}
+		want := fmt.Sprint(plain)
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Join(rcv.acked(id), " ") != strings.Trim(want, "[]") {
+			if time.Now().After(deadline) {
+				got := rcv.acked(id)
+				rcv.mu.Lock()
+				t.Fatalf("%s: acknowledged %v, amdd said %s; all POSTs: %+v", id, got, want, rcv.got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	owed := map[string]int{busy: len(obs.expected(busy, all)), human: len(obs.expected(human, all))}
+	for _, n := range rcv.got {
+		if n.sigErr != nil {
+			t.Fatalf("signature: %v", n.sigErr)
+		}
+		// Keys are stable across retries and the restart: <callId>.<seq>
+		// with seq within what the call owes, never a fresh key.
+		id, seq, _ := strings.Cut(n.key, ".")
+		var k int
+		if _, err := fmt.Sscanf(seq, "%d", &k); err != nil || k < 1 || k > owed[id] {
+			t.Fatalf("unexpected idempotency key %q", n.key)
+		}
+	}
+	t.Logf("busy %v, human %v after %d POSTs", obs.expected(busy, all), obs.expected(human, all), len(rcv.got))
+}
