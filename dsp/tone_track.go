@@ -705,12 +705,10 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 			return
 		}
 		r.qualified = true
-		if !r.steady(t.lossy) {
-			// Sweeping through a special band is still just a beep.
-			if r.sitStage > 1 {
-				t.sitFail(res)
-				return
-			}
+		// Sweeping through a special band is still just a beep. (A second or
+		// third SIT segment, arriving in its band right after the previous
+		// one, needs no such proof; a codec may still be settling its pitch.)
+		if r.sitStage < 2 && !r.steady(t.lossy) {
 			r.sitStage = 0
 			t.report(ToneBeep, res)
 			return
