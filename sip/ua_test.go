@@ -495,3 +495,45 @@ func checkToneOrder(pcm []int16) error {
 	}
 	return nil
 }
+
+// BenchmarkCallSetup measures a whole call's signalling on loopback:
+// INVITE → 180 → 200 → ACK → BYE → 200 against the test phone, with the
+// RTP port allocation and release around it.
+func BenchmarkCallSetup(b *testing.B) {
+	ph, err := testphone.New(testphone.Config{ListenAddr: "127.0.0.1:0", Audio: "testdata/tones_ulaw.wav", RingDelay: time.Microsecond}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ph.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer ph.Close()
+	u, err := amdsip.NewUA(amdsip.Config{ListenAddr: "127.0.0.1:0", MediaIP: "127.0.0.1", RTPPortMin: 42000, RTPPortMax: 42998,
+		PortDrain: time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := u.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer u.Close()
+	target := fmt.Sprintf("sip:x@%s;rtp=none", ph.Addr())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: target})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for p := range c.Progress() {
+			if p.Kind == amdsip.ProgressAnswered {
+				c.Hangup(context.Background())
+			}
+			if p.Kind == amdsip.ProgressFailed {
+				b.Fatal(p.Err)
+			}
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
