@@ -232,7 +232,7 @@ const errShutdown = "shutdown"
 func (d *Dispatcher) attempt(ctx context.Context, n store.Notification) store.Outcome {
 	now := d.now()
 	o := store.Outcome{At: now}
-	code, err := d.post(ctx, n, now)
+	code, retryAfter, err := d.post(ctx, n, now)
 	o.HTTPCode = code
 	switch {
 	case ctx.Err() != nil:
@@ -246,11 +246,16 @@ func (d *Dispatcher) attempt(ctx context.Context, n store.Notification) store.Ou
 	default:
 		o.Err = "HTTP " + strconv.Itoa(code)
 	}
-	if err == nil && !Retryable(code) {
+	if errors.Is(err, errPermanent) || (err == nil && !Retryable(code)) {
 		o.State = store.DeliveryFailed
 		return o
 	}
-	next := now.Add(d.policy.Backoff(n.Attempts + 1))
+	wait := d.policy.Backoff(n.Attempts + 1)
+	// A receiver that says when to come back is believed, within MaxBackoff.
+	if retryAfter > wait {
+		wait = min(retryAfter, d.policy.MaxBackoff)
+	}
+	next := now.Add(wait)
 	if next.Sub(n.CreatedAt) > d.policy.MaxAge {
 		o.State = store.DeliveryFailed
 		o.Err = fmt.Sprintf("gave up after %s: %s", d.policy.MaxAge, o.Err)
@@ -260,6 +265,24 @@ func (d *Dispatcher) attempt(ctx context.Context, n store.Notification) store.Ou
 	return o
 }
 
+// ParseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(DefaultMaxAge/time.Second))) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(0, t.Sub(now)), DefaultMaxAge), true
+}
+
 // Retryable reports whether an HTTP status is worth retrying: the receiver
 // is overloaded or broken for now (408, 429, 5xx); any other 4xx means the
 // request itself is refused and retrying would not change that.
@@ -267,18 +290,22 @@ func Retryable(code int) bool {
 	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 }
 
-// ErrNoURL: the notification has no URL to go to.
-var ErrNoURL = errors.New("notification without url")
+// errPermanent marks failures no retry can fix (no URL, a URL that does
+// not parse).
+var errPermanent = errors.New("permanent")
 
-func (d *Dispatcher) post(ctx context.Context, n store.Notification, now time.Time) (int, error) {
+// ErrNoURL: the notification has no URL to go to.
+var ErrNoURL = fmt.Errorf("notification without url (%w)", errPermanent)
+
+func (d *Dispatcher) post(ctx context.Context, n store.Notification, now time.Time) (code int, retryAfter time.Duration, err error) {
 	if n.URL == "" {
-		return 0, ErrNoURL
+		return 0, 0, ErrNoURL
 	}
 	actx, cancel := context.WithTimeout(ctx, d.policy.AttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, n.URL, bytes.NewReader(n.Body))
 	if err != nil {
-		return 0, fmt.Errorf("build request: %w", err)
+		return 0, 0, fmt.Errorf("build request: %v (%w)", err, errPermanent)
 	}
 	// The call's own headers first, so they can never override ours.
 	for k, v := range n.Headers {
@@ -291,9 +318,10 @@ func (d *Dispatcher) post(ctx context.Context, n store.Notification, now time.Ti
 	req.Header.Set(SignatureHeader, Sign(d.secret, now, n.Body))
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("post %s: %w", n.URL, err)
+		return 0, 0, fmt.Errorf("post %s: %w", n.URL, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseDrain))
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	retryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	return resp.StatusCode, retryAfter, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,5 +407,75 @@ func BenchmarkSign(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		_ = Sign(secret, now, body)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"120", 2 * time.Minute, true},
+		{"0", 0, true},
+		{"-5", 0, false},
+		{"soon", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"99999999999", DefaultMaxAge, true},
+	}
+	for _, tc := range tests {
+		got, ok := ParseRetryAfter(tc.v, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ParseRetryAfter(%q) = %s %v, want %s %v", tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	f.Add("120")
+	f.Add("Wed, 25 Nov 2026 09:00:00 GMT")
+	f.Fuzz(func(t *testing.T, v string) {
+		if d, ok := ParseRetryAfter(v, time.Now()); ok && (d < 0 || d > DefaultMaxAge) {
+			t.Fatalf("%q → %s", v, d)
+		}
+	})
+}
+
+// TestRetryAfterHonoured: a 429 with Retry-After delays the retry at least
+// that long (within MaxBackoff), and a bad URL is final at once.
+func TestRetryAfterHonoured(t *testing.T) {
+	var first atomic.Int64 // unix ns of the first POST
+	rc := &receiver{}
+	rc.next = func(r received) int {
+		if first.CompareAndSwap(0, time.Now().UnixNano()) {
+			return 429
+		}
+		return 200
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		rc.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	p := fastPolicy()
+	p.MaxBackoff = 2 * time.Second
+	f := startDispatcher(t, p)
+	f.queue(t, "c", srv.URL, "Answered")
+	f.queue(t, "bad", "http://[::1", "Answered")
+	waitFor(t, "delivered", 10*time.Second, func() bool { return allFinal(f.states(t, "c")) })
+	got := rc.snapshot()
+	if len(got) != 2 {
+		t.Fatalf("%d posts", len(got))
+	}
+	if gap := time.Since(time.Unix(0, first.Load())); gap < 900*time.Millisecond {
+		t.Fatalf("retried after %s despite Retry-After: 1", gap)
+	}
+	waitFor(t, "bad URL final", 5*time.Second, func() bool { return allFinal(f.states(t, "bad")) })
+	notes, _ := f.st.Notifications(context.Background(), "bad")
+	if notes[0].State != store.DeliveryFailed || notes[0].Attempts != 1 {
+		t.Fatalf("bad URL: %+v", notes[0])
 	}
 }
