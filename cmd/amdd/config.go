@@ -225,10 +225,19 @@ func loadYAML(path string, cfg *Config) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	dec := yaml.NewDecoder(f)
+	if err := decodeYAML(f, cfg); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalidConfig, path, err)
+	}
+	return nil
+}
+
+// decodeYAML reads one YAML document over cfg; an empty file changes
+// nothing.
+func decodeYAML(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true) // a typo in a knob name must not be silently ignored
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s: %v", ErrInvalidConfig, path, err)
+		return err
 	}
 	return nil
 }

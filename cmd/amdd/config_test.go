@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -199,4 +202,29 @@ func TestExampleConfig(t *testing.T) {
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("example config\n got %+v\nwant %+v", cfg, want)
 	}
+}
+
+// FuzzConfigYAML: any file content either fails to decode or decodes into
+// a config that Validate judges without panicking; what Validate accepts
+// must also be a config the SIP side accepts.
+func FuzzConfigYAML(f *testing.F) {
+	if b, err := os.ReadFile("amdd.example.yaml"); err == nil {
+		f.Add(b)
+	}
+	for _, s := range []string{"", "max_calls: 3\n", "trunks:\n  - name: a\n    host: h\n", "rtp_ports: 2000-1000\n", "media_timeout: 1h\n", "{}", "[]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := defaultConfig()
+		if err := decodeYAML(bytes.NewReader(data), &cfg); err != nil {
+			return
+		}
+		if cfg.Validate() != nil {
+			return
+		}
+		sc := serviceConfig(cfg, zerolog.Nop())
+		if err := sc.SIP.WithDefaults().Validate(); err != nil {
+			t.Fatalf("amdd accepted a config the SIP side refuses: %v\n%s", err, data)
+		}
+	})
 }
