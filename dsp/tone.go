@@ -24,21 +24,27 @@ import (
 //     harmonics (fundamental ≥ 300 Hz, steady 5 ms envelope), a V.21 FSK hop
 //     or nothing, with the peak frequency refined by log-parabolic
 //     interpolation (±1 Hz).
-//  3. tracking (tone_track.go): hops join runs of a stable (or linearly
-//     sweeping) frequency; a run is confirmed as a beep once 60 ms of tone
-//     are established and its track passes the shape test (steady within
-//     0.3 % on a clean channel, 1 % behind a lossy codec; or a straight
-//     sweep). A run whose envelope beat (close dual tones such as 440+480 Hz,
-//     which one 31 Hz bin cannot separate) is vetoed by a 1024-point FFT
-//     over the run that finds the second tone. Tones that could be something
-//     more specific are held: 2100 Hz until 400 ms (fax CED), 1100 Hz until
-//     the burst ends (fax CNG is a 0.5 s burst), and SIT first-segment
-//     frequencies until the triplet resolves. A held tone that turns out not
-//     to be special is reported as a beep then, with its true onset.
+//  3. tracking (tone_track.go; holds, SIT and V.21 in tone_special.go):
+//     hops join runs of a stable (or linearly sweeping) frequency; a run is
+//     confirmed as a beep once 60 ms of tone are established and its track
+//     passes the shape test (steady within 0.3 % on a clean channel, 1 %
+//     behind a lossy codec; or a straight sweep). A run whose envelope beat
+//     (close dual tones such as 440+480 Hz, which one 31 Hz bin cannot
+//     separate) is vetoed by a 1024-point FFT over the run that finds the
+//     second tone. Tones that could be something more specific are held:
+//     2100 Hz until 400 ms (fax CED), 1100 Hz until the burst ends (fax CNG
+//     is a 0.5 s burst), and SIT first-segment frequencies until the triplet
+//     resolves. A held tone that turns out not to be special is reported as
+//     a beep then, with its true onset.
 //
-// The onset is measured, not assumed: from the run's first hop the detector
-// walks back over 5 ms blocks whose energy lies at the tone's frequency
-// (Goertzel), across a codec's ramp-in and short dropouts.
+// The onset is measured, not assumed (tone_onset.go): from the run's first
+// hop the detector walks back over 5 ms blocks whose energy lies at the
+// tone's frequency (Goertzel), across a codec's ramp-in and short dropouts.
+//
+// Measured (tone tests, corpus test): beeps confirmed 67 ms (p50) / 74 ms
+// (p95) after they start on clean and G.711 channels, onset error ≤ 5 ms;
+// 95.8 % of the fixtures corpus's tone clips right and no detection on its
+// 160 tone-free clips; 1.1 µs per speech frame, 9.6 µs per tone frame.
 
 // ToneKind says which kind of tone a ToneDetector recognised.
 type ToneKind uint8

@@ -53,6 +53,12 @@ const (
 	hopCleanHz      = 450.0
 	hopMaxHarmShare = 0.015
 
+	// Dual-tone veto (see dualTone).
+	dualSearchHz    = 200.0
+	dualMainLobe    = 3 // bins either side of the main peak that belong to it
+	dualMinRatio    = 0.1
+	dualMirrorRatio = 0.25
+
 	// V.21 channel 2: mark 1650 Hz, space 1850 Hz.
 	v21BandLo     = 49 // 1531 Hz
 	v21BandHi     = 63 // 1969 Hz
@@ -240,4 +246,56 @@ func (t *ToneDetector) envelope(end int64) (ratio float64, monotonic bool) {
 		hi = max(hi, e)
 	}
 	return hi / lo, up || down
+}
+
+// dualTone looks for a second tone near f that a 256-point window cannot
+// separate: a long window (up to 1024 samples, 7.8 Hz bins) over the run so
+// far, a second peak within ±200 Hz at most 10 dB down, and no mirror peak
+// on the other side (a codec's amplitude warble makes symmetric sidebands; a
+// second tone does not).
+func (t *ToneDetector) dualTone(f float64, onset, end int64) bool {
+	n := min(int64(toneLongWin), end-onset)
+	if n < toneLongWin/4 {
+		return false
+	}
+	for i := range t.seqLong {
+		t.seqLong[i] = 0
+	}
+	for i := int64(0); i < n; i++ {
+		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
+		t.seqLong[i] = w * float64(t.raw[(end-n+i)%toneRawRing])
+	}
+	t.fftLong.Coefficients(t.coefLong, t.seqLong[:])
+	binHz := float64(SampleRate) / toneLongWin
+	pw := func(k int) float64 {
+		if k < 1 || k >= len(t.coefLong) {
+			return 0
+		}
+		c := t.coefLong[k]
+		return real(c)*real(c) + imag(c)*imag(c)
+	}
+	kc := int(math.Round(f / binHz))
+	k1 := kc
+	for k := kc - 3; k <= kc+3; k++ {
+		if pw(k) > pw(k1) {
+			k1 = k
+		}
+	}
+	p1 := pw(k1)
+	span := int(dualSearchHz / binHz)
+	k2, p2 := 0, 0.0
+	for k := k1 - span; k <= k1+span; k++ {
+		if k >= k1-dualMainLobe && k <= k1+dualMainLobe {
+			continue
+		}
+		if p := pw(k); p > pw(k-1) && p >= pw(k+1) && p > p2 {
+			k2, p2 = k, p
+		}
+	}
+	if p2 < dualMinRatio*p1 {
+		return false
+	}
+	km := 2*k1 - k2
+	mirror := max(pw(km-1), pw(km), pw(km+1))
+	return mirror < dualMirrorRatio*p2
 }
