@@ -59,9 +59,13 @@ func NewWebRTCEngine(m *Manager, cfg WebRTCConfig) *WebRTCEngine {
 
 // Start binds the ICE UDP port.
 func (e *WebRTCEngine) Start() error {
+	// ICE must call a vanished peer disconnected well before the owner's
+	// media timeout would, or the amd_error would say "no RTP" instead of
+	// naming the disconnection.
+	disconnect := min(webrtcleg.DefaultDisconnectTimeout, e.Manager.cfg.MediaTimeout/2)
 	h, err := webrtcleg.NewHost(webrtcleg.Config{
 		UDPListen: e.cfg.UDPListen, PublicIPs: e.cfg.PublicIPs, ConnectTimeout: e.cfg.ConnectTimeout,
-		MediaTimeout: e.Manager.cfg.MediaTimeout, Log: e.log,
+		MediaTimeout: e.Manager.cfg.MediaTimeout, DisconnectTimeout: disconnect, Log: e.log,
 	})
 	if err != nil {
 		return fmt.Errorf("webrtc_udp: %w", err)

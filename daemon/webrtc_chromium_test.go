@@ -45,7 +45,7 @@ func fakeMic(t *testing.T, clip fixtures.Clip) string {
 		t.Skip("no sox binary (make deps installs it)")
 	}
 	out := filepath.Join(t.TempDir(), "mic.wav")
-	cmd := exec.Command(sox, fixtures.ClipPath(clip), "-r", "48000", "-b", "16", "-c", "1", "-e", "signed-integer", out, "pad", "1.5", "0")
+	cmd := exec.Command(sox, "-G", fixtures.ClipPath(clip), "-r", "48000", "-b", "16", "-c", "1", "-e", "signed-integer", out, "pad", "1.5", "0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sox: %v: %s", err, b)
 	}

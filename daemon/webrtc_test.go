@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +283,68 @@ func TestWebRTCOfferRefused(t *testing.T) {
 	}
 	if n := svc.svc.WebRTC().Host().Sessions(); n != 0 {
 		t.Errorf("%d sessions left", n)
+	}
+}
+
+// TestWebRTCPeerVanishes: the publisher's network dies mid-greeting (no
+// DTLS close): ICE notices, AMD ends with amd_error media_error naming the
+// disconnection, and the call completes KoreVG-disconnected.
+func TestWebRTCPeerVanishes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc := startService(t, func(c *ServiceConfig) {
+		c.WebRTC = WebRTCConfig{UDPListen: "127.0.0.1:0", ConnectTimeout: 5 * time.Second}
+		c.Manager.MediaTimeout = 4 * time.Second // ICE gives up after 2 s
+	})
+	proxy, err := webrtctest.NewProxy(svc.svc.WebRTC().Host().Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	cli, err := control.Connect(ctx, svc.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	pub, err := webrtctest.NewClient(webrtctest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	offer, err := pub.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := cli.WebRTCOffer(ctx, control.WebRTCOffer{CallID: "vanish", SDP: webrtctest.StripCandidates(offer)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Answer(proxy.Redirect(ans.SDP)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One second of a greeting: too little for any verdict.
+	audio, err := audiofile.Load(fixtures.ClipPath(webrtcClip(t, "voicemail_beep")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts, err := webrtctest.EncodeOpus(audio.Samples[:8000], 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Send(ctx, pkts, 5*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, ctx, cli, "vanish", func(ce *callEvents) bool { return len(ce.statuses) >= 2 }) // answered
+	proxy.Cut()
+	ce := collect(t, ctx, cli, "vanish", func(*callEvents) bool { return false })
+	if len(ce.amd) == 0 || ce.amd[0].Event.Type != engine.EventError || ce.amd[0].Event.Reason != engine.ReasonMediaError ||
+		!strings.Contains(ce.amd[0].Event.Message, "disconnected") {
+		t.Fatalf("want amd_error media_error naming the disconnection first; got %v", ce)
+	}
+	if fin := ce.final(); fin.Status != call.StatusCompleted || fin.EndReason != call.EndEngineDisconnected {
+		t.Errorf("final %v, want completed / KoreVG-disconnected", ce)
 	}
 }

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"regexp"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,68 +12,6 @@ import (
 	"github.com/amd-engine/amd/webrtcleg/webrtctest"
 )
 
-// udpProxy relays one client's UDP between the client and the host, so a
-// test can cut the path without either side closing anything: a peer that
-// vanishes (network loss, a crashed browser) rather than hanging up.
-type udpProxy struct {
-	front *net.UDPConn // the client talks to this
-	back  *net.UDPConn // connected to the host
-	cut   atomic.Bool
-	wg    sync.WaitGroup
-}
-
-func newUDPProxy(t *testing.T, host net.Addr) *udpProxy {
-	t.Helper()
-	front, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := net.DialUDP("udp4", nil, host.(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &udpProxy{front: front, back: back}
-	var client atomic.Pointer[net.UDPAddr]
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := front.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			client.Store(from)
-			if !p.cut.Load() {
-				_, _ = back.Write(buf[:n])
-			}
-		}
-	}()
-	go func() {
-		defer p.wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			n, err := back.Read(buf)
-			if err != nil {
-				return
-			}
-			if c := client.Load(); c != nil && !p.cut.Load() {
-				_, _ = front.WriteToUDP(buf[:n], c)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = front.Close()
-		_ = back.Close()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *udpProxy) port() int { return p.front.LocalAddr().(*net.UDPAddr).Port }
-
-var candidateLine = regexp.MustCompile(`(?m)^a=candidate:.*\r?\n`)
-
 // TestSessionPeerVanishes: after the audio started, the path dies without
 // a close: ICE notices within the disconnect timeout and ReadFrame fails
 // with ErrICEFailed, which the daemon reports as amd_error (media_error).
@@ -85,7 +19,11 @@ func TestSessionPeerVanishes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h := newTestHost(t, func(c *Config) { c.DisconnectTimeout = 500 * time.Millisecond })
-	proxy := newUDPProxy(t, h.Addr())
+	proxy, err := webrtctest.NewProxy(h.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
 	c, err := webrtctest.NewClient(webrtctest.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -98,14 +36,12 @@ func TestSessionPeerVanishes(t *testing.T) {
 	// The host must not reach the client directly: strip the client's
 	// candidates (the host learns the proxy as a peer-reflexive one) and
 	// point the client at the proxy instead of the host.
-	s, answer, err := h.Accept(ctx, candidateLine.ReplaceAllString(offer, ""), SessionOptions{ID: "vanish"})
+	s, answer, err := h.Accept(ctx, webrtctest.StripCandidates(offer), SessionOptions{ID: "vanish"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	hostPort := strconv.Itoa(h.Addr().(*net.UDPAddr).Port)
-	answer = regexp.MustCompile(` `+hostPort+` typ host`).ReplaceAllString(answer, " "+strconv.Itoa(proxy.port())+" typ host")
-	if err := c.Answer(answer); err != nil {
+	if err := c.Answer(proxy.Redirect(answer)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.WaitConnected(ctx); err != nil {
@@ -124,7 +60,7 @@ func TestSessionPeerVanishes(t *testing.T) {
 			t.Fatalf("frame %d: %v", i, err)
 		}
 	}
-	proxy.cut.Store(true)
+	proxy.Cut()
 	cutAt := time.Now()
 	var rerr error
 	for rerr == nil || errors.Is(rerr, errNoFrameYet) {
@@ -154,7 +90,7 @@ func TestSessionNeverConnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _, err := h.Accept(ctx, candidateLine.ReplaceAllString(offer, ""), SessionOptions{ID: "never"})
+	s, _, err := h.Accept(ctx, webrtctest.StripCandidates(offer), SessionOptions{ID: "never"})
 	if err != nil {
 		t.Fatal(err)
 	}
