@@ -143,6 +143,8 @@ type MediaSession struct {
 	timeout  time.Duration
 	payloads atomic.Pointer[PayloadMap]
 	answered atomic.Int64 // unix nanos of the answer, 0 before
+	hold     atomic.Bool  // the peer put the call on hold: no RTP expected
+	resumed  atomic.Int64 // unix nanos of the last resume from hold
 	remote   atomic.Pointer[netip.AddrPort]
 	cnt      mediaCounters
 
@@ -216,6 +218,15 @@ func (m *MediaSession) SetPayloads(p *PayloadMap) { m.payloads.Store(p) }
 // MarkAnswered starts the media timeout clock.
 func (m *MediaSession) MarkAnswered(at time.Time) { m.answered.Store(at.UnixNano()) }
 
+// SetHold suspends the media timeout while the peer has said it sends
+// nothing (re-INVITE with a=inactive or a=recvonly); resuming restarts the
+// timeout clock.
+func (m *MediaSession) SetHold(on bool) {
+	if m.hold.Swap(on) && !on {
+		m.resumed.Store(time.Now().UnixNano())
+	}
+}
+
 // RemoteAddr is the latched source, or the zero value before the first packet.
 func (m *MediaSession) RemoteAddr() netip.AddrPort {
 	if p := m.remote.Load(); p != nil {
@@ -272,8 +283,8 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 		}
 		now := time.Now()
 		readDL := deadline
-		if ans := m.answered.Load(); ans != 0 {
-			since := time.Unix(0, ans)
+		if ans := m.answered.Load(); ans != 0 && !m.hold.Load() {
+			since := time.Unix(0, max(ans, m.resumed.Load()))
 			if m.lastRx.After(since) {
 				since = m.lastRx
 			}

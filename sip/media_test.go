@@ -653,3 +653,23 @@ func TestStalledOwnerDoesNotInventLoss(t *testing.T) {
 		t.Fatalf("lost %d; audio in order: %v", m.Stats().Lost, equalPCM(pcm, decodedRamp(0, 480)))
 	}
 }
+
+func TestHoldSuspendsMediaTimeout(t *testing.T) {
+	t.Parallel()
+	m := newTestSession(t, MediaOptions{MediaTimeout: 100 * time.Millisecond})
+	frame := make([]int16, 160)
+	m.MarkAnswered(time.Now())
+	m.SetHold(true)
+	if _, err := m.ReadFrame(frame, time.Now().Add(250*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("on hold: %v, want deadline (no media timeout)", err)
+	}
+	m.SetHold(false)
+	start := time.Now()
+	_, err := m.ReadFrame(frame, start.Add(2*time.Second))
+	if !errors.Is(err, ErrMediaTimeout) {
+		t.Fatalf("after resume: %v", err)
+	}
+	if d := time.Since(start); d < 80*time.Millisecond {
+		t.Fatalf("timeout %v after resume: clock must restart at resume", d)
+	}
+}

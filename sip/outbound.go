@@ -545,6 +545,7 @@ func (c *OutboundCall) reinviteAnswer(body []byte) ([]byte, error) {
 		return nil, ErrNoCodec
 	}
 	formats := []Format{*f}
+	dir := DirSendRecv
 	if len(body) > 0 {
 		rm, err := ParseSDP(body)
 		if err != nil {
@@ -556,12 +557,17 @@ func (c *OutboundCall) reinviteAnswer(body []byte) ([]byte, error) {
 		}
 		formats[0] = nf
 		c.media.SetPayloads(NewPayloadMap(formats, rm.DTMFPayloadType, rm.HasDTMF))
+		// Hold: the callee announces it will send nothing; silence until
+		// it resumes is not a media failure.
+		c.media.SetHold(!rm.Direction.PeerSends())
+		dir = rm.Direction.Answer()
+		c.log.Info().Str("direction", string(rm.Direction)).Msg("re-INVITE")
 	}
 	la := c.media.LocalAddr()
 	return BuildSDP(SessionParams{SessionID: 1, Version: 2, UserName: c.ua.cfg.UserAgent,
 		Addr:   netip.AddrPortFrom(netip.MustParseAddr(c.ua.cfg.MediaIP), la.Port()),
 		Codecs: []Codec{formats[0].Codec}, PayloadTypes: map[Codec]uint8{formats[0].Codec: formats[0].PayloadType},
-		DTMF: true, DTMFPayloadType: PayloadDTMF, Ptime: 20})
+		DTMF: true, DTMFPayloadType: PayloadDTMF, Ptime: 20, Direction: dir})
 }
 
 // EndReason maps a final progress to the shared end-reason vocabulary.

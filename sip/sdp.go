@@ -29,7 +29,36 @@ type SessionParams struct {
 	Ptime int
 	// UserName fills o=; empty means "amd".
 	UserName string
+	// Direction is the a= direction attribute; empty means sendrecv.
+	Direction Direction
 }
+
+// Direction is an SDP media direction (RFC 3264 §5.1).
+type Direction string
+
+// Media directions.
+const (
+	DirSendRecv Direction = "sendrecv"
+	DirSendOnly Direction = "sendonly"
+	DirRecvOnly Direction = "recvonly"
+	DirInactive Direction = "inactive"
+)
+
+// Answer is the direction an answerer uses for an offer of d.
+func (d Direction) Answer() Direction {
+	switch d {
+	case DirSendOnly:
+		return DirRecvOnly
+	case DirRecvOnly:
+		return DirSendOnly
+	case DirInactive:
+		return DirInactive
+	}
+	return DirSendRecv
+}
+
+// PeerSends reports whether a peer announcing d sends media to us.
+func (d Direction) PeerSends() bool { return d != DirRecvOnly && d != DirInactive }
 
 func (p SessionParams) pt(c Codec) uint8 {
 	if pt, ok := p.PayloadTypes[c]; ok {
@@ -83,7 +112,11 @@ func BuildSDP(p SessionParams) ([]byte, error) {
 		user, p.SessionID, p.Version, ipver, ip, ipver, ip)
 	fmt.Fprintf(&b, "m=audio %d RTP/AVP %s\r\n", p.Addr.Port(), strings.Join(pts, " "))
 	b.WriteString(attrs.String())
-	b.WriteString("a=sendrecv\r\n")
+	dir := p.Direction
+	if dir == "" {
+		dir = DirSendRecv
+	}
+	b.WriteString("a=" + string(dir) + "\r\n")
 	return []byte(b.String()), nil
 }
 
@@ -106,6 +139,9 @@ type RemoteMedia struct {
 	HasDTMF         bool
 	// Ptime is a=ptime in ms, 0 when absent.
 	Ptime int
+	// Direction of the peer's stream (media level, else session level,
+	// else sendrecv).
+	Direction Direction
 }
 
 // ParseSDP extracts the first audio stream of an SDP body. It returns
@@ -155,6 +191,15 @@ func ParseSDP(body []byte) (RemoteMedia, error) {
 	}
 	rm.Addr = netip.AddrPortFrom(ip, uint16(port))
 
+	rm.Direction = DirSendRecv
+	for _, attrs := range [][]psdp.Attribute{sd.Attributes, md.Attributes} {
+		for _, a := range attrs {
+			switch d := Direction(a.Key); d {
+			case DirSendRecv, DirSendOnly, DirRecvOnly, DirInactive:
+				rm.Direction = d // media level, read last, wins
+			}
+		}
+	}
 	// Dynamic payload types only mean something through a=rtpmap.
 	rtpmaps := map[uint8]string{}
 	for _, a := range md.Attributes {

@@ -190,3 +190,31 @@ func FuzzSDPAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestSDPDirection(t *testing.T) {
+	t.Parallel()
+	const head = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+	for _, tc := range []struct {
+		body   string
+		dir    Direction
+		answer Direction
+		sends  bool
+	}{
+		{head + "m=audio 5000 RTP/AVP 0\r\n", DirSendRecv, DirSendRecv, true},
+		{head + "a=sendonly\r\nm=audio 5000 RTP/AVP 0\r\n", DirSendOnly, DirRecvOnly, true},
+		{head + "a=sendonly\r\nm=audio 5000 RTP/AVP 0\r\na=inactive\r\n", DirInactive, DirInactive, false},
+		{head + "m=audio 5000 RTP/AVP 0\r\na=recvonly\r\n", DirRecvOnly, DirSendOnly, false},
+	} {
+		rm, err := ParseSDP([]byte(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rm.Direction != tc.dir || rm.Direction.Answer() != tc.answer || rm.Direction.PeerSends() != tc.sends {
+			t.Errorf("%q: %v/%v/%v", tc.body, rm.Direction, rm.Direction.Answer(), rm.Direction.PeerSends())
+		}
+	}
+	body, _ := BuildSDP(SessionParams{Addr: netip.MustParseAddrPort("127.0.0.1:4000"), Codecs: []Codec{CodecPCMU}, Direction: DirInactive})
+	if rm, _ := ParseSDP(body); rm.Direction != DirInactive {
+		t.Errorf("built direction %v", rm.Direction)
+	}
+}

@@ -247,3 +247,47 @@ func TestSIPpAnswerWithoutCommonCodec(t *testing.T) {
 		t.Fatalf("sipp did not get ACK+BYE: %v", err)
 	}
 }
+
+func TestSIPpHoldSuspendsMediaTimeout(t *testing.T) {
+	t.Parallel()
+	sp := startSIPp(t, "uas_hold.xml", "")
+	min, max := freePortRange(t, 4)
+	u, err := NewUA(Config{ListenAddr: "127.0.0.1:0", MediaIP: "127.0.0.1", RTPPortMin: min, RTPPortMax: max,
+		MediaTimeout: 800 * time.Millisecond}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	c, err := u.Dial(context.Background(), DialRequest{Target: fmt.Sprintf("sip:hold@%s", sp.addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, c, ProgressAnswered, 10*time.Second)
+	// Owner loop: no RTP ever comes. The callee holds the call within
+	// 200 ms (inside the 800 ms timeout), then stays silent for 1.5 s:
+	// only the BYE may end this call.
+	frame := make([]int16, 160)
+	end := time.After(10 * time.Second)
+	for {
+		select {
+		case p := <-c.Progress():
+			if p.Kind != ProgressRemoteBye {
+				t.Fatalf("progress %v", p.Kind)
+			}
+			if err := sp.wait(t, 10*time.Second); err != nil {
+				t.Fatalf("sipp (our 200 must say a=inactive): %v", err)
+			}
+			return
+		case <-end:
+			t.Fatal("no BYE")
+		default:
+		}
+		if _, err := c.Media().ReadFrame(frame, time.Now().Add(20*time.Millisecond)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("held call failed: %v", err)
+		}
+	}
+}
