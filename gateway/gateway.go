@@ -301,11 +301,12 @@ func (g *Gateway) resolveLoop(ctx context.Context) {
 func (g *Gateway) resolveLost(callID, why string) {
 	now := g.now()
 	var engineURL string
-	queued := 0
+	resolved, queued := false, 0
 	ctx, cancel := context.WithTimeout(context.Background(), eventApplyTimeout)
 	defer cancel()
 	err := g.store.UpdateCall(ctx, callID, func(c *store.Call) ([]store.Notification, error) {
 		engineURL = c.EngineURL
+		resolved = !store.FinalStatus(c.Status)
 		notes := applyLost(c, why, now)
 		queued = len(notes)
 		return notes, nil
@@ -315,12 +316,14 @@ func (g *Gateway) resolveLost(callID, why string) {
 		return
 	}
 	g.unsuspect(callID)
-	if queued == 0 {
-		return
+	if !resolved || err != nil {
+		return // already final (its events won the race) or not ours
 	}
 	g.metrics.lost.Inc()
 	g.log.Warn().Str("callId", callID).Str("why", why).Msg("call marked Failed: engine lost")
-	g.disp.Wake()
+	if queued > 0 {
+		g.disp.Wake()
+	}
 	if l := g.pool.byURL[engineURL]; l != nil {
 		if c := l.current(); c != nil {
 			_ = c.Hangup(ctx, callID)
