@@ -329,6 +329,10 @@ func (c Config) Validate() error {
 	if err := checkHostPort("webrtc_udp", c.WebRTCUDP, false); err != nil {
 		return err
 	}
+	if h, _, _ := net.SplitHostPort(c.WebRTCUDP); h != "" && net.ParseIP(h) == nil {
+		// ICE candidates carry addresses, not names.
+		return invalid("webrtc_udp", "%q: host must be an IP address", c.WebRTCUDP)
+	}
 	l, h, ok := strings.Cut(c.RTPPorts, "-")
 	lo, err1 := strconv.Atoi(strings.TrimSpace(l))
 	hi, err2 := strconv.Atoi(strings.TrimSpace(h))

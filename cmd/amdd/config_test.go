@@ -106,6 +106,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "", "log_level"},
 		{"log format", []string{"--log-format", "xml"}, nil, "", "log_format"},
 		{"pprof", []string{"--pprof-listen", "x"}, nil, "", "pprof_listen"},
+		{"webrtc udp not an address", []string{"--webrtc-udp", "8443"}, nil, "", "webrtc_udp"},
+		{"webrtc udp host name", nil, map[string]string{"AMD_WEBRTC_UDP": "localhost:8443"}, "", "webrtc_udp"},
 		{"dup trunk", []string{"--trunk", "a=sip:h1", "--trunk", "a=sip:h2"}, nil, "", "trunks[1].name"},
 		{"yaml trunk without host", nil, nil, "trunks:\n  - name: x\n", "trunks[0].host"},
 		{"yaml password without user", nil, nil, "trunks:\n  - name: x\n    host: h\n    password: p\n", "trunks[0].username"},
