@@ -35,7 +35,11 @@ func File(path string, cfg engine.Config, withTrace bool) (Result, error) {
 	if err != nil {
 		return Result{File: path}, err
 	}
-	res, err := Samples(audio.Samples, cfg, withTrace)
+	// The container says whether the audio went through Opus, whose pitch
+	// drift and concealment the tone detector should tolerate; the daemon
+	// knows the same from the negotiated codec.
+	lossy := audio.Format == audiofile.FormatOggOpus || audio.Format == audiofile.FormatPcapOpus
+	res, err := Samples(audio.Samples, cfg, withTrace, engine.WithLossyCodec(lossy))
 	res.File = path
 	return res, err
 }
@@ -43,8 +47,8 @@ func File(path string, cfg engine.Config, withTrace bool) (Result, error) {
 // Samples runs a fresh detector over 8 kHz mono samples, frame by frame as a
 // live call would, and ends it with Finish at the end of the audio. A last
 // partial frame is padded with silence.
-func Samples(samples []int16, cfg engine.Config, withTrace bool) (Result, error) {
-	det, err := engine.NewDetector(cfg)
+func Samples(samples []int16, cfg engine.Config, withTrace bool, opts ...engine.Option) (Result, error) {
+	det, err := engine.NewDetector(cfg, opts...)
 	if err != nil {
 		return Result{}, err
 	}

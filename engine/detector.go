@@ -243,7 +243,7 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		d.decide(EventMachineDetected, ReasonLongGreeting, d.machineConfidence(s))
 		d.machineAtMs = now
 		d.phase = phaseMachine
-	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s.SpeechMs) &&
+	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s) &&
 		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
 		d.decide(EventHumanDetected, ReasonShortGreeting, d.humanConfidence(s))
 		d.stop(ReasonCompleted)
@@ -268,10 +268,15 @@ func (d *Detector) inSpeech(s dsp.SegmentFrame, tr dsp.ToneResult) bool {
 		s.UtteranceEndMs > tr.OnsetMs-BeepSpeechGapMs
 }
 
-// requiredSilenceMs is the silence after a greeting of speechMs that makes
-// it a person's: HumanSilenceMs up to HumanMaxGreetingMs, then growing to
-// AmbiguousSilenceMs at LongGreetingMs.
-func requiredSilenceMs(speechMs int64) int64 {
+// requiredSilenceMs is the silence after a greeting that makes it a
+// person's: OpenerSilenceMs after a lone opener word, else HumanSilenceMs up
+// to HumanMaxGreetingMs of speech, then growing to AmbiguousSilenceMs at
+// LongGreetingMs.
+func requiredSilenceMs(s dsp.SegmentFrame) int64 {
+	speechMs := s.SpeechMs
+	if s.Utterances == 1 && speechMs <= OpenerMaxMs {
+		return OpenerSilenceMs
+	}
 	if speechMs <= HumanMaxGreetingMs {
 		return HumanSilenceMs
 	}

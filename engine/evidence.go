@@ -68,7 +68,7 @@ func (d *Detector) timeoutConfidence(s dsp.SegmentFrame) float64 {
 	progress := math.Max(
 		float64(s.SpeechMs)/LongGreetingMs,
 		math.Max(float64(s.Words)/float64(d.cfg.ThresholdWordCount),
-			float64(s.SilenceMs)/float64(requiredSilenceMs(s.SpeechMs))))
+			float64(s.SilenceMs)/float64(requiredSilenceMs(s))))
 	return 1 - clamp01(progress)
 }
 

@@ -41,7 +41,7 @@ package engine
 //     more than a person says when answering) → machine (long_greeting).
 //  4. Short greeting. Speech of at least MinHumanSpeechMs (a real word, not a
 //     click) and at most HumanMaxGreetingMs, followed by HumanSilenceMs
-//     (850 ms; Asterisk uses 800) without speech → human
+//     (800 ms, as Asterisk) without speech → human
 //     (short_greeting). Greetings between HumanMaxGreetingMs and
 //     LongGreetingMs are ambiguous (a receptionist, or a terse voicemail):
 //     the silence required grows linearly up to AmbiguousSilenceMs, which
@@ -76,13 +76,18 @@ package engine
 // the evidence cleared its thresholds (see evidence.go).
 //
 // Known limits, by design rather than by accident:
-//   - A recording that opens like a person — "Hello?", a pause longer than
-//     HumanSilenceMs, then "just kidding, leave a message" — is called human:
-//     at the moment of the verdict it is indistinguishable from a person
-//     waiting, and waiting longer for everyone would break the human
-//     latency budget (median under 1 s after the greeting ends). A pause
-//     shorter than HumanSilenceMs keeps the greeting open and the rest of
-//     it makes the machine verdict.
+//   - A lone opener — one word such as "Hello?" (at most OpenerMaxMs of
+//     speech) and then silence — is what a person says before waiting for
+//     the caller, and also how recordings that pretend to be a person begin
+//     ("Hello? … just kidding, leave a message"). At HumanSilenceMs the two
+//     are indistinguishable, so after a lone opener the human rule waits
+//     OpenerSilenceMs: the recording carries on into its greeting (machine),
+//     the person says "Hello?" again (decided HumanSilenceMs after that) or
+//     keeps waiting (human at OpenerSilenceMs). This costs one-word answers
+//     about 1.5 s of latency; greetings longer than one word keep the fast
+//     rule, so the median human verdict stays under 1 s after the first
+//     utterance. Recordings whose opener is longer than one word ("Yeah,
+//     hello?") are still called human.
 //   - Greetings of 2.5–3 s of speech without a beep sit where people naming
 //     themselves and terse machines overlap; the rules lean human there.
 //   - A beep the tone detector does not confirm is heard as a short word.
@@ -96,11 +101,23 @@ package engine
 //     noisy lines than it saved.
 const (
 	// HumanSilenceMs is the silence after a short greeting that makes it a
-	// person's. Asterisk waits 800 ms; a little longer gives a voicemail's
-	// beep (which follows its greeting within ~1 s) a better chance to
-	// sound first, while the human verdict's median latency after the
-	// greeting ends stays under 1 s.
-	HumanSilenceMs = 850
+	// person's: Asterisk's 800 ms. A voicemail's beep follows its greeting
+	// within ~1 s and usually sooner; waiting longer would push the human
+	// verdict's median latency past 1 s once lone openers wait
+	// OpenerSilenceMs.
+	HumanSilenceMs = 800
+	// OpenerMaxMs is the most speech of a lone opener: one word such as
+	// "Hello?" or "Yeah?", said alone. An opener followed by silence is
+	// either a person waiting for the caller or a recording pretending to
+	// be one ("Hello? … just kidding, leave a message"); the two differ only
+	// in what comes after the pause.
+	OpenerMaxMs = 700
+	// OpenerSilenceMs is the silence after a lone opener that makes it a
+	// person's. Recordings that open like a person pause 1–2 s before the
+	// rest of their greeting; a person who hears nothing says "Hello?" again
+	// after a similar pause, and that second utterance settles it within
+	// HumanSilenceMs of its end.
+	OpenerSilenceMs = 2300
 	// AmbiguousSilenceMs is the silence required after a greeting as long as
 	// LongGreetingMs; shorter ambiguous greetings need proportionally less.
 	AmbiguousSilenceMs = 1600

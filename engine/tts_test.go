@@ -123,7 +123,7 @@ func TestDetectorRealTTS(t *testing.T) {
 			}
 			switch tc.want {
 			case engine.EventHumanDetected:
-				if lat := d.AtMs - end; lat < engine.HumanSilenceMs || lat > engine.AmbiguousSilenceMs+200 {
+				if lat := d.AtMs - end; lat < engine.HumanSilenceMs || lat > max(engine.AmbiguousSilenceMs, engine.OpenerSilenceMs)+200 {
 					t.Errorf("human verdict %d ms after the speech ended", lat)
 				}
 			case engine.EventMachineDetected:
