@@ -27,7 +27,8 @@ import (
 // ;early=1 (play the file as early media, then fail: SIT + 404 style),
 // ;dtmf=DIGITS (RFC 4733 digits after the file), ;rtp=none (answer but
 // send no RTP at all), ;loss=PCT and ;reorder=PCT (drop, or swap with the
-// next, that share of RTP packets).
+// next, that share of RTP packets), ;ptime=10|20|30|40|60 (G.711 packet
+// duration).
 type Behaviour struct {
 	Audio     string // file name without .wav; empty with Reject/NoAnswer
 	Reject    int
@@ -43,6 +44,8 @@ type Behaviour struct {
 	// LossPct drops, ReorderPct swaps with the next packet, that share of
 	// RTP packets (network impairment for receiver tests).
 	LossPct, ReorderPct int
+	// PtimeMs is the G.711 packet duration (10, 20, 30, 40 or 60; 0 = 20).
+	PtimeMs int
 }
 
 // ParseBehaviour reads the user part and URI parameters. defaults carries
@@ -104,6 +107,12 @@ func ParseBehaviour(user string, params map[string]string, defaults Behaviour) (
 			} else {
 				b.ReorderPct = n
 			}
+		case "ptime":
+			n, perr := strconv.Atoi(v)
+			if perr != nil || (n != 10 && n != 20 && n != 30 && n != 40 && n != 60) {
+				err = fmt.Errorf("want 10, 20, 30, 40 or 60")
+			}
+			b.PtimeMs = n
 		case "rtp":
 			if v != "none" {
 				err = fmt.Errorf("want rtp=none")

@@ -305,7 +305,7 @@ func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	answer, err := amdsip.BuildSDP(amdsip.SessionParams{SessionID: rand.Uint64() >> 1, Version: 1, UserName: "phone",
 		Addr:   netip.AddrPortFrom(p.mip, uint16(rtpConn.LocalAddr().(*net.UDPAddr).Port)),
 		Codecs: []amdsip.Codec{f.Codec}, PayloadTypes: map[amdsip.Codec]uint8{f.Codec: f.PayloadType},
-		DTMF: rm.HasDTMF, DTMFPayloadType: rm.DTMFPayloadType, Ptime: 20})
+		DTMF: rm.HasDTMF, DTMFPayloadType: rm.DTMFPayloadType, Ptime: answerPtime(b, f.Codec)})
 	if err != nil {
 		dlg.Respond(500, "Server Internal Error", nil)
 		return
@@ -314,7 +314,7 @@ func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	dlg.Respond(180, "Ringing", nil)
 
 	st := &streamer{conn: rtpConn, dst: rm.Addr, format: f, dtmfPT: rm.DTMFPayloadType, hasDTMF: rm.HasDTMF,
-		lossPct: b.LossPct, reorderPct: b.ReorderPct}
+		lossPct: b.LossPct, reorderPct: b.ReorderPct, ptimeMs: b.PtimeMs}
 	if err := st.init(); err != nil {
 		dlg.Respond(500, "Server Internal Error", nil)
 		return
@@ -482,6 +482,14 @@ func (p *Phone) findBelow(name string) (string, bool) {
 	}
 	path, ok := p.index[name]
 	return path, ok
+}
+
+// answerPtime is the packet duration the phone will send, as announced.
+func answerPtime(b Behaviour, c amdsip.Codec) int {
+	if b.PtimeMs == 0 || c == amdsip.CodecOpus {
+		return 20
+	}
+	return b.PtimeMs
 }
 
 func reasonPhrase(code int) string {

@@ -417,3 +417,29 @@ func TestPhoneCloseHangsUp(t *testing.T) {
 		t.Errorf("records %+v", recs)
 	}
 }
+
+func TestPtimeEndToEnd(t *testing.T) {
+	t.Parallel()
+	ph := startPhone(t, Config{RingDelay: 10 * time.Millisecond})
+	u := startUA(t)
+	for _, ptime := range []int{10, 30, 40, 60} {
+		t.Run(fmt.Sprint(ptime), func(t *testing.T) {
+			c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:tones_ulaw@%s;ptime=%d;codec=pcma;bye=end", ph.Addr(), ptime)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			next(t, c, amdsip.ProgressAnswered)
+			pcm, _ := readFrames(t, c.Media(), 9600, 4*time.Second)
+			a, b := findTone(pcm, 440), findTone(pcm, 1000)
+			if a < 0 || b-a < 4000 || b-a > 5600 {
+				t.Fatalf("ptime %d: 440 Hz at %d, 1000 Hz at %d", ptime, a, b)
+			}
+			st := c.Media().Stats()
+			// 1.2 s of file in packets of ptime ms, give or take the edges.
+			if want := uint64(1200 / ptime); st.Packets < want || st.Lost != 0 {
+				t.Errorf("ptime %d: %d packets (want >= %d), %d lost", ptime, st.Packets, want, st.Lost)
+			}
+		})
+	}
+}

@@ -13,6 +13,9 @@ import (
 	"github.com/pion/rtp"
 )
 
+// maxPtimeMs is the longest packet the phone sends.
+const maxPtimeMs = 60
+
 // streamer sends one call's audio as RTP paced by a 20 ms ticker, the way
 // a phone's sound card clock would: random SSRC and initial sequence and
 // timestamp (RFC 3550), marker on the first packet, silence after the file
@@ -28,7 +31,9 @@ type streamer struct {
 	pkt     rtp.Packet
 	payload [dsp.OpusMaxPacketBytes]byte
 	wire    [1500]byte
-	ticks   uint32 // timestamp step per 20 ms
+	ticks   uint32 // timestamp step per packet
+	ptimeMs int    // packet duration: 10–60 ms for G.711, 20 ms for Opus
+	per     int    // samples per packet
 	packets int    // owned by run; read after it returns
 
 	lossPct, reorderPct int
@@ -40,7 +45,11 @@ type streamer struct {
 func (s *streamer) init() error {
 	s.pkt.Header = rtp.Header{Version: 2, PayloadType: s.format.PayloadType,
 		SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32(), SSRC: rand.Uint32(), Marker: true}
-	s.ticks = dsp.FrameSamples
+	if s.ptimeMs == 0 || s.format.Codec == amdsip.CodecOpus {
+		s.ptimeMs = dsp.FrameMs // our Opus encoder makes 20 ms packets only
+	}
+	s.per = s.ptimeMs * dsp.SampleRate / 1000
+	s.ticks = uint32(s.per)
 	s.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	if s.format.Codec == amdsip.CodecOpus {
 		enc, err := dsp.NewOpusEncoder(24000)
@@ -56,19 +65,20 @@ func (s *streamer) init() error {
 // run streams pcm, then the DTMF digits, then silence until ctx ends;
 // fileDone closes when the file and digits have been sent.
 func (s *streamer) run(ctx context.Context, pcm []int16, digits string, fileDone chan<- struct{}) {
-	tick := time.NewTicker(dsp.FrameMs * time.Millisecond)
+	tick := time.NewTicker(time.Duration(s.ptimeMs) * time.Millisecond)
 	defer tick.Stop()
-	var frame [dsp.FrameSamples]int16
+	var buf [maxPtimeMs * dsp.SampleRate / 1000]int16
+	frame := buf[:s.per]
 	pos := 0
 	doneSent := false
 	dtmfQueue := []rune(digits)
 	for {
 		switch {
 		case pos < len(pcm):
-			n := copy(frame[:], pcm[pos:])
+			n := copy(frame, pcm[pos:])
 			clear(frame[n:])
-			pos += dsp.FrameSamples
-			s.sendAudio(frame[:])
+			pos += s.per
+			s.sendAudio(frame)
 		case len(dtmfQueue) > 0 && s.hasDTMF:
 			if !s.sendDigit(ctx, tick, dtmfQueue[0]) {
 				return
@@ -80,8 +90,8 @@ func (s *streamer) run(ctx context.Context, pcm []int16, digits string, fileDone
 				close(fileDone)
 				doneSent = true
 			}
-			clear(frame[:])
-			s.sendAudio(frame[:])
+			clear(frame)
+			s.sendAudio(frame)
 		}
 		select {
 		case <-ctx.Done():
@@ -127,7 +137,7 @@ func (s *streamer) sendDigit(ctx context.Context, tick *time.Ticker, d rune) boo
 	start := s.pkt.Timestamp
 	ts := s.pkt.Timestamp
 	for i := 1; i <= 8; i++ {
-		dur := uint16(min(i, 5) * dsp.FrameSamples)
+		dur := uint16(min(i, 5) * s.per)
 		end := byte(0)
 		if i >= 5 {
 			end = 0x80
