@@ -695,3 +695,52 @@ func TestE2EAtCapacity(t *testing.T) {
 		t.Fatalf("sipp did not see CANCEL/ACK: %v", err)
 	}
 }
+
+// TestE2ETrunkDigestAuth: a number target goes through the configured
+// trunk, whose credentials answer the carrier's 401 challenge; wrong
+// credentials end in the carrier's 403.
+func TestE2ETrunkDigestAuth(t *testing.T) {
+	t.Parallel()
+	wav, _ := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	tests := []struct {
+		name, password string
+		wantHuman      bool
+		reason         string
+	}{
+		{"right credentials", "s3cret", true, ""},
+		{"wrong credentials", "guess", false, "403 Bad Credentials"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sipp := startSIPp(t, "uas_auth_stream.xml", map[string]string{"WAV": wav}, "")
+			svc := startService(t, func(c *ServiceConfig) {
+				c.SIP.Trunks = []sip.Trunk{{Name: "carrier", Host: "127.0.0.1", Port: sipp.port, Username: "amd", Password: tc.password}}
+			})
+			c := connectClient(t, svc.url, "")
+			id := dialCall(t, c, control.Dial{Target: "+15550001", Trunk: "carrier"})
+			msgs := watch(t, c, id, 45*time.Second, func(in control.Incoming) {
+				if in.AMD != nil && in.AMD.Event.Type == engine.EventStopped {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_ = c.Hangup(ctx, id)
+				}
+			})
+			t.Logf("%s", render(msgs))
+			f := final(t, msgs)
+			if tc.wantHuman {
+				if evs := amdEvents(msgs); len(evs) == 0 || evs[0] != engine.EventHumanDetected {
+					t.Fatalf("events %v", evs)
+				}
+				if f.Status != call.StatusCompleted || f.EndReason != call.EndBotDisconnected {
+					t.Fatalf("final %+v", f)
+				}
+			} else if f.Status != call.StatusFailed || f.Reason != tc.reason {
+				t.Fatalf("final %+v, want failed %q", f, tc.reason)
+			}
+			if err := sipp.wait(t, 10*time.Second); err != nil {
+				t.Fatalf("sipp: %v", err)
+			}
+		})
+	}
+}
