@@ -519,20 +519,26 @@ func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
 	}
 }
 
-// remoteBye handles the callee's BYE (sipgo handler goroutine).
-func (c *OutboundCall) remoteBye(req *ssip.Request, tx ssip.ServerTransaction) {
+// inDialog reports whether an in-dialog request from the callee carries
+// this call's dialog identifiers (Call-ID and both tags).
+func (c *OutboundCall) inDialog(req *ssip.Request) bool {
 	dlg := c.dlg.Load()
 	if dlg == nil || !c.answered.Load() {
-		c.ua.onUnknown(req, tx)
-		return
+		return false
 	}
+	id, err := ssip.DialogIDFromRequestUAC(req)
+	return err == nil && id == dlg.ID
+}
+
+// remoteBye handles the callee's BYE (sipgo handler goroutine).
+func (c *OutboundCall) remoteBye(req *ssip.Request, tx ssip.ServerTransaction) {
 	// Call-ID found the call; the tags must name its dialog too, or a
 	// stray or forged BYE could end someone else's call.
-	if id, err := ssip.DialogIDFromRequestUAC(req); err != nil || id != dlg.ID {
+	if !c.inDialog(req) {
 		c.ua.onUnknown(req, tx)
 		return
 	}
-	if err := dlg.ReadBye(req, tx); err != nil {
+	if err := c.dlg.Load().ReadBye(req, tx); err != nil {
 		c.log.Warn().Err(err).Msg("read bye")
 	}
 }

@@ -234,6 +234,10 @@ func (u *UA) respond(req *ssip.Request, tx ssip.ServerTransaction, code int, rea
 // amdd never takes inbound calls.
 func (u *UA) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	if c := u.lookup(req); c != nil && req.To() != nil && req.To().Params.Has("tag") {
+		if !c.inDialog(req) {
+			u.onUnknown(req, tx) // right Call-ID, wrong dialog: 481
+			return
+		}
 		body, err := c.reinviteAnswer(req.Body())
 		if err != nil {
 			u.respond(req, tx, 488, "Not Acceptable Here", nil)
