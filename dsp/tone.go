@@ -112,6 +112,7 @@ const (
 	toneHist      = toneWin + FrameSamples - toneHop // samples kept for the two hop windows
 	toneRawRing   = 2048                             // raw samples kept for the onset search (256 ms)
 	toneLongWin   = 1024                             // long window of the dual-tone veto (128 ms, 7.8 Hz bins)
+	toneDCRate    = 0.05                             // per-frame weight of the DC offset's running mean
 )
 
 // ToneDetector recognises tones in 8 kHz audio, one 20 ms frame at a time. It
@@ -131,6 +132,7 @@ type ToneDetector struct {
 
 	blocks  [toneBlockRing]float64 // mean square per 5 ms block, ring indexed by absolute block number
 	raw     [toneRawRing]int16     // raw samples, ring indexed by absolute sample number
+	dc      float64                // running estimate of the channel's DC offset
 	samples int64                  // samples consumed before the current frame
 
 	stats ToneStats
@@ -169,6 +171,7 @@ func (t *ToneDetector) Reset() {
 	t.hist = [toneHist]float64{}
 	t.blocks = [toneBlockRing]float64{}
 	t.raw = [toneRawRing]int16{}
+	t.dc = 0
 	t.samples = 0
 	t.stats = ToneStats{}
 	t.run = toneRun{}
@@ -235,13 +238,22 @@ func (t *ToneDetector) Process(frame []int16) ToneResult {
 	return res
 }
 
-// storeBlocks records the mean square of each 5 ms block of the new frame.
+// storeBlocks records the power (mean square around the channel's DC
+// offset) of each 5 ms block of the new frame.
 func (t *ToneDetector) storeBlocks(x []float64) {
 	first := t.samples / toneBlock
+	// Track the channel's DC offset (a slow running mean, τ ≈ 0.4 s) and
+	// measure energy around it: a DC offset is not tone energy, while the
+	// slow wander of brown noise is (block means would hide it).
+	var mean float64
+	for _, v := range x {
+		mean += v
+	}
+	t.dc += (mean/float64(len(x)) - t.dc) * toneDCRate
 	for b := 0; b < FrameSamples/toneBlock; b++ {
 		var e float64
 		for _, v := range x[b*toneBlock : (b+1)*toneBlock] {
-			e += v * v
+			e += (v - t.dc) * (v - t.dc)
 		}
 		t.blocks[(first+int64(b))%toneBlockRing] = e / toneBlock
 	}

@@ -47,7 +47,7 @@ const (
 
 // tonePretestResult holds the pre-test's measurements for one frame.
 type tonePretestResult struct {
-	MeanSquare float64 // mean square amplitude
+	MeanSquare float64 // mean square amplitude around the frame's mean
 	Periods    int     // complete periods measured between upward crossings
 	PeriodCV   float64 // std/mean of those periods
 	PeriodStd  float64 // std of those periods, samples
@@ -73,15 +73,19 @@ func tonePretest(x []float64) tonePretestResult {
 	if n < 3 {
 		return r
 	}
-	var r0, r1, r2 float64
-	for i, v := range x {
+	// A channel's DC offset is no part of any tone: measure around the mean.
+	var m float64
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(n)
+	var r0, r1, r2, p1, p2 float64
+	for _, v := range x {
+		v -= m
 		r0 += v * v
-		if i >= 1 {
-			r1 += v * x[i-1]
-		}
-		if i >= 2 {
-			r2 += v * x[i-2]
-		}
+		r1 += v * p1
+		r2 += v * p2
+		p2, p1 = p1, v
 	}
 	r.MeanSquare = r0 / float64(n)
 	if r.MeanSquare < pretestMinMeanSquare {
@@ -103,13 +107,13 @@ func tonePretest(x []float64) tonePretestResult {
 	prevPos := -1.0
 	var sum, sumSq float64
 	for i := 1; i < n; i++ {
-		v := x[i]
+		v := x[i] - m
 		if v < -h {
 			armed = true
 			continue
 		}
 		if armed && v >= h {
-			p := x[i-1]
+			p := x[i-1] - m
 			pos := float64(i-1) + (h-p)/(v-p)
 			if prevPos >= 0 {
 				d := pos - prevPos

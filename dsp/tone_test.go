@@ -119,6 +119,7 @@ type tsBeepCase struct {
 	count      int     // expected number of detections (0 means 1)
 	wantDurMs  int64   // expected duration on Ended (0: not checked)
 	tonalMs    int64   // if > 0: frames from onset+100 ms for this long must be ≥ 90 % Tonal
+	dc         float64 // DC offset added to the whole signal (int16 units)
 }
 
 func tsCheckDetection(t *testing.T, c tsBeepCase) (latencyMs, onsetErrMs int64, ok bool) {
@@ -144,6 +145,9 @@ func tsEvalDetection(t *testing.T, c tsBeepCase) (out tsOutcome) {
 	problems := &out.problems
 	fail := func(format string, args ...any) { *problems = append(*problems, fmt.Sprintf(format, args...)) }
 	x := tsConcat(c.lead, c.tone, c.tail)
+	for i := range x {
+		x[i] += c.dc
+	}
 	pcm := tsRender(t, x, uint64(len(c.name))*7919+uint64(len(x)), c.noise, c.dbfs, c.snr, c.codec)
 	onset := int64(len(c.lead)) * 1000 / dsp.SampleRate
 	d := dsp.NewToneDetector()
@@ -345,6 +349,8 @@ func TestToneDetectsBeepKinds(t *testing.T) {
 		{name: "after-speech", lead: tsConcat(tsSpeechLike(rng, 2500, -15), tsSilence(300)), tone: tsSine(1000, -15, 200), want: dsp.ToneBeep, fLo: lo1k, fHi: hi1k, maxLatency: 150, wantDurMs: 200},
 		{name: "after-speech-no-gap", lead: tsSpeechLike(rng, 2500, -15), tone: tsSine(850, -12, 200), want: dsp.ToneBeep, fLo: 840, fHi: 860, maxLatency: 150},
 		{name: "quiet-30dBFS-pink15-ulaw", tone: tsSine(1400, -30, 150), noise: tsPinkNoise, snr: 15, dbfs: -30, codec: tsMulawCodec, want: dsp.ToneBeep, fLo: 1380, fHi: 1420, maxLatency: 150, wantDurMs: 150},
+		{name: "dc-offset", tone: tsSine(1000, -24, 200), dc: 1500, want: dsp.ToneBeep, fLo: lo1k, fHi: hi1k, maxLatency: 150, wantDurMs: 200},
+		{name: "dc-offset-after-speech", lead: tsConcat(tsSpeechLike(rng, 2000, -15), tsSilence(200)), tone: tsSine(620, -20, 150), dc: -2500, want: dsp.ToneBeep, fLo: 610, fHi: 630, maxLatency: 150},
 		{name: "2100Hz-short-is-beep", tone: tsSine(2100, -15, 200), want: dsp.ToneBeep, fLo: 2080, fHi: 2120, maxLatency: 320, wantDurMs: 200},
 		{name: "1100Hz-short-is-beep", tone: tsSine(1100, -15, 200), want: dsp.ToneBeep, fLo: 1085, fHi: 1115, maxLatency: 320, wantDurMs: 200},
 		{name: "1100Hz-long-is-beep", tone: tsSine(1100, -15, 1200), want: dsp.ToneBeep, fLo: 1085, fHi: 1115, maxLatency: 700},
