@@ -351,6 +351,8 @@ func TestToneDetectsBeepKinds(t *testing.T) {
 		{name: "quiet-30dBFS-pink15-ulaw", tone: tsSine(1400, -30, 150), noise: tsPinkNoise, snr: 15, dbfs: -30, codec: tsMulawCodec, want: dsp.ToneBeep, fLo: 1380, fHi: 1420, maxLatency: 150, wantDurMs: 150},
 		{name: "dc-offset", tone: tsSine(1000, -24, 200), dc: 1500, want: dsp.ToneBeep, fLo: lo1k, fHi: hi1k, maxLatency: 150, wantDurMs: 200},
 		{name: "dc-offset-after-speech", lead: tsConcat(tsSpeechLike(rng, 2000, -15), tsSilence(200)), tone: tsSine(620, -20, 150), dc: -2500, want: dsp.ToneBeep, fLo: 610, fHi: 630, maxLatency: 150},
+		{name: "edge-300Hz-ulaw", tone: tsSine(300, -20, 100), codec: tsMulawCodec, want: dsp.ToneBeep, fLo: 290, fHi: 310, maxLatency: 150, wantDurMs: 100},
+		{name: "edge-2500Hz-alaw", tone: tsSine(2500, -20, 100), codec: tsAlawCodec, want: dsp.ToneBeep, fLo: 2470, fHi: 2530, maxLatency: 150, wantDurMs: 100},
 		{name: "2100Hz-short-is-beep", tone: tsSine(2100, -15, 200), want: dsp.ToneBeep, fLo: 2080, fHi: 2120, maxLatency: 320, wantDurMs: 200},
 		{name: "1100Hz-short-is-beep", tone: tsSine(1100, -15, 200), want: dsp.ToneBeep, fLo: 1085, fHi: 1115, maxLatency: 320, wantDurMs: 200},
 		{name: "1100Hz-long-is-beep", tone: tsSine(1100, -15, 1200), want: dsp.ToneBeep, fLo: 1085, fHi: 1115, maxLatency: 700},
