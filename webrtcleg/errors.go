@@ -11,8 +11,9 @@ var (
 	ErrNoAudio = errors.New("webrtc: offer has no audio to receive")
 	// ErrNoOpus: the offer's audio does not offer Opus (opus/48000/2).
 	ErrNoOpus = errors.New("webrtc: offer has no opus/48000/2 audio")
-	// ErrICEFailed: ICE or DTLS failed, or the peer vanished (disconnected).
-	ErrICEFailed = errors.New("webrtc: ice/dtls connection failed")
+	// ErrICEFailed: the connection was lost: ICE or DTLS failed, or the peer
+	// vanished (no ICE traffic for the disconnect timeout).
+	ErrICEFailed = errors.New("webrtc: connection lost")
 	// ErrConnectTimeout: ICE/DTLS did not connect in time.
 	ErrConnectTimeout = errors.New("webrtc: connection not established in time")
 	// ErrNoMedia: connected, but no audio packet arrived in time. It also

@@ -191,7 +191,7 @@ func (s *Session) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 func (s *Session) readTrack(tr *webrtc.TrackRemote) {
 	dec, err := dsp.NewOpusDecoder()
 	if err != nil {
-		s.fail(fmt.Errorf("%w: opus decoder: %w", ErrICEFailed, err))
+		s.fail(fmt.Errorf("webrtc: opus decoder: %w", err))
 		return
 	}
 	rcv := newReceiver(dec, &s.cnt, s.deliver)
@@ -265,7 +265,7 @@ func (s *Session) onState(st webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateDisconnected:
 		s.fail(fmt.Errorf("%w: peer disconnected (no ICE traffic for %v)", ErrICEFailed, s.h.cfg.DisconnectTimeout))
 	case webrtc.PeerConnectionStateFailed:
-		s.fail(fmt.Errorf("%w: ICE/DTLS connection failed", ErrICEFailed))
+		s.fail(fmt.Errorf("%w: ICE connectivity checks or the DTLS handshake failed", ErrICEFailed))
 	case webrtc.PeerConnectionStateClosed:
 		// Not closing ourselves: the peer closed DTLS (the WebRTC BYE).
 		s.byeOnce.Do(func() { s.send(sip.Progress{Kind: sip.ProgressRemoteBye, At: time.Now()}) })
