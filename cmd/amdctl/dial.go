@@ -62,7 +62,9 @@ func parseDialFlags(args []string, stderr io.Writer) (*dialFlags, error) {
 	fs := flag.NewFlagSet("amdctl dial", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.engineURL, "engine", "ws://127.0.0.1:8081/v1/control", "amdd control channel URL")
-	fs.StringVar(&f.token, "token", os.Getenv("AMD_CONTROL_TOKEN"), "bearer token for the control channel (default $AMD_CONTROL_TOKEN)")
+	// The env value is applied after parsing, never as the flag's default,
+	// so -h cannot print the secret.
+	fs.StringVar(&f.token, "token", "", "bearer token for the control channel (default $AMD_CONTROL_TOKEN)")
 	fs.StringVar(&f.target, "target", "", "callee: sip:user@host[:port], tel: URI or number (required)")
 	fs.StringVar(&f.caller, "caller", "", "caller ID put in From (required)")
 	fs.StringVar(&f.trunk, "trunk", "", "trunk name (default: amdd's first trunk)")
@@ -83,6 +85,9 @@ func parseDialFlags(args []string, stderr io.Writer) (*dialFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.token == "" {
+		f.token = os.Getenv("AMD_CONTROL_TOKEN")
 	}
 	if f.target == "" {
 		return nil, errors.New("--target is required")

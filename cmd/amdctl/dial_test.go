@@ -337,3 +337,18 @@ func (s *dialOutBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestDialHelpDoesNotLeakToken(t *testing.T) {
+	t.Setenv("AMD_CONTROL_TOKEN", "very-secret")
+	var out, errOut bytes.Buffer
+	if code := runDial([]string{"-h"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Contains(errOut.String()+out.String(), "very-secret") {
+		t.Fatal("help output shows the token")
+	}
+	f, err := parseDialFlags([]string{"--target", "+1", "--caller", "x"}, io.Discard)
+	if err != nil || f.token != "very-secret" {
+		t.Fatalf("token from env = %q, %v", f.token, err)
+	}
+}
