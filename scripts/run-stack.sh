@@ -9,7 +9,8 @@
 #
 # It prints a copy-paste curl that dials the test phone; Ctrl-C stops everything.
 # Override with env: AUDIO (the callee's greeting), RUN_DIR (logs and the db),
-# AMD_JWT_SECRET, AMD_SIGNING_SECRET.
+# AMD_JWT_SECRET, AMD_SIGNING_SECRET, and the addresses SINK, CALLEE, AMDD_SIP,
+# AMDD_CTL, GW.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,11 +20,12 @@ AUDIO=${AUDIO:-fixtures/corpus/machine/vm_beep_001.wav}
 export AMD_JWT_SECRET=${AMD_JWT_SECRET:-dev-jwt-secret}
 export AMD_SIGNING_SECRET=${AMD_SIGNING_SECRET:-dev-signing-secret}
 
-SINK=127.0.0.1:9090
-CALLEE=127.0.0.1:5070
-AMDD_SIP=127.0.0.1:5060
-AMDD_CTL=127.0.0.1:8081
-GW=127.0.0.1:8080
+# Addresses (overridable, which is how the stack's own test runs it on free ports).
+SINK=${SINK:-127.0.0.1:9090}
+CALLEE=${CALLEE:-127.0.0.1:5070}
+AMDD_SIP=${AMDD_SIP:-127.0.0.1:5060}
+AMDD_CTL=${AMDD_CTL:-127.0.0.1:8081}
+GW=${GW:-127.0.0.1:8080}
 
 for b in amdd amdgw amdctl; do
 	[[ -x $BIN/$b ]] || { echo "run-stack: $BIN/$b missing; run 'make build' (make run does)" >&2; exit 1; }
