@@ -667,3 +667,46 @@ func TestSlowDialAck(t *testing.T) {
 		t.Fatal("call still suspect after its events")
 	}
 }
+
+// TestManyConcurrentCalls: 100 calls dialled at once; every call's
+// notifications arrive complete and in order (batched event application,
+// concurrent deliveries across calls, one at a time within a call).
+func TestManyConcurrentCalls(t *testing.T) {
+	eng := newFakeEngine(t)
+	snk := newSink(t)
+	h := startGateway(t, testConfig(eng.url()), "")
+	h.waitEngines(1)
+	const n = 100
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			code, res := h.dialout(dialBody("sip:human@x.y", snk.srv.URL))
+			if code != 200 {
+				t.Errorf("dialout %d %v", code, res)
+				return
+			}
+			ids <- res["callId"].(string)
+		})
+	}
+	wg.Wait()
+	close(ids)
+	want := "[Answered Call-In-Progress/amd_human_detected Call-In-Progress/amd_stopped completed]"
+	var all []string
+	for id := range ids {
+		all = append(all, id)
+	}
+	if len(all) != n {
+		t.Fatalf("%d calls accepted", len(all))
+	}
+	waitUntil(t, "every notification", 60*time.Second, func() bool {
+		snk.mu.Lock()
+		defer snk.mu.Unlock()
+		return len(snk.got) >= 4*n
+	})
+	for _, id := range all {
+		if got := fmt.Sprint(statuses(snk.forCall(id))); got != want {
+			t.Fatalf("%s: %s", id, got)
+		}
+	}
+}
