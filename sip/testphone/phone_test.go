@@ -443,3 +443,45 @@ func TestPtimeEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestSIPpCallsThePhone checks the phone against a third-party UAC: SIPp's
+// built-in uac scenario (INVITE, 180/200, ACK, BYE) must complete.
+func TestSIPpCallsThePhone(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed")
+	}
+	ph := startPhone(t, Config{RingDelay: 50 * time.Millisecond})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-sn", "uac", "-s", "tones_ulaw", "-i", "127.0.0.1", "-p", fmt.Sprint(port),
+		"-m", "1", "-d", "500", "-nostdin", "-timeout", "20s", "-timeout_error", "-trace_err", "-error_file", filepath.Join(t.TempDir(), "err.log"),
+		ph.Addr().String())
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sipp uac: %v\n%s", err, tailString(string(out), 1500))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(ph.Records()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	recs := ph.Records()
+	if len(recs) != 1 || recs[0].Outcome != "answered" || !recs[0].RemoteBye || recs[0].Codec != amdsip.CodecPCMU || recs[0].Packets == 0 {
+		t.Fatalf("phone records %+v", recs)
+	}
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
