@@ -10,10 +10,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/amd-engine/amd/docs"
+	"github.com/amd-engine/amd/gateway/store"
 )
 
 // TestOpenAPIDocument: docs/openapi.yaml is valid YAML, describes exactly
@@ -115,5 +117,39 @@ func TestOpenAPIServed(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !bytes.Equal(b, docs.OpenAPI) || len(b) < 1000 {
 		t.Fatalf("served %d, %d bytes", resp.StatusCode, len(b))
+	}
+}
+
+// TestOpenAPISchemasMatchJSON: every key the gateway writes in an
+// interaction and in a notification is documented.
+func TestOpenAPISchemasMatchJSON(t *testing.T) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(docs.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	now := time.Now()
+	secs := int64(1)
+	cases := map[string]any{
+		"Interaction": InteractionView{Call: store.Call{CallID: "c", SID: "s", BotID: "b", AppID: "a", Target: "t", Caller: "c", Trunk: "t",
+			NotifyURL: "u", NotifyHeaders: map[string]string{"a": "b"}, Subscription: []string{}, MachineDetection: "detect",
+			Metadata: json.RawMessage(`{}`), EngineURL: "e", Status: "completed", EndReason: "e", Reason: "r", ReasonCode: "r",
+			CreatedAt: now, UpdatedAt: now, ConnectAt: now, DisconnectAt: now, RingDurationMs: 1, ConnectDurationMs: 1, CallDurationMs: 1},
+			Notifications: []NotificationView{{Seq: 1}}},
+		"Notification": Notification{ConversationID: "c", SID: "s", Status: "x", Reason: "r", ReasonCode: "r", CallConnectTime: "t",
+			RingDurationInMS: 1, ConnectDurationInMS: 1, CallDuration: &secs, CallDisconnectTime: "t", EndReason: "e",
+			MachineDetection: json.RawMessage(`{}`), Target: "t", Caller: "c", BotID: "b", Metadata: json.RawMessage(`{}`), Timestamp: "t"},
+		"DialoutResponse": DialResult{SID: "s", CallID: "c"},
+	}
+	for name, v := range cases {
+		props := schemas[name].(map[string]any)["properties"].(map[string]any)
+		raw, _ := json.Marshal(v)
+		var keys map[string]any
+		_ = json.Unmarshal(raw, &keys)
+		for k := range keys {
+			if props[k] == nil {
+				t.Errorf("schema %s does not document %q", name, k)
+			}
+		}
 	}
 }
