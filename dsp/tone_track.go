@@ -106,7 +106,6 @@ type toneRun struct {
 	ringF     [trackKeep]float64 // frequency
 	ringX     [trackKeep]float64 // position in hops since the run's first hop
 	ringP     [trackKeep]float64 // peak power
-	ringU     [trackKeep]bool    // envelope not steady
 	qualified bool
 	hold      holdKind
 	sitStage  int      // 1..3 when the run is a candidate SIT segment
@@ -145,7 +144,6 @@ func (r *toneRun) add(hp *toneHopInfo, end int64) {
 	r.ringF[i] = hp.freq
 	r.ringX[i] = float64(end-r.firstEnd) / toneHop
 	r.ringP[i] = hp.power
-	r.ringU[i] = !hp.steady
 	r.hops++
 	// The slope that predicts the next hop: least squares over the latest
 	// few hops, so one noisy estimate (a codec's wobble) does not throw the
@@ -171,7 +169,6 @@ type toneWindow struct {
 	x, f       [trackKeep]float64
 	fMin, fMax float64
 	pMin, pMax float64
-	unsteady   int // hops whose envelope was not steady
 }
 
 func (r *toneRun) window(m int) toneWindow {
@@ -197,9 +194,6 @@ func (r *toneRun) window(m int) toneWindow {
 			hi2 = f
 		}
 		w.pMin, w.pMax = min(w.pMin, r.ringP[i]), max(w.pMax, r.ringP[i])
-		if r.ringU[i] {
-			w.unsteady++
-		}
 	}
 	w.fMin, w.fMax = lo1, hi1
 	if w.n >= trackTrimHops {
