@@ -151,3 +151,12 @@ func TestTonePretestSelectivity(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkNewToneDetector: what one call's detector costs to set up (B/op
+// is its memory: buffers, the two FFT plans and their work space).
+func BenchmarkNewToneDetector(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = dsp.NewToneDetector()
+	}
+}
