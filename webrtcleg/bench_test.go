@@ -2,6 +2,7 @@ package webrtcleg
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,4 +86,47 @@ func TestReadFrameAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocs per frame+poll, want 0", allocs)
 	}
+}
+
+// BenchmarkAccept is the cost of answering one offer: parse and check it,
+// build the peer connection (DTLS certificate included), gather the mux's
+// host candidate and close it again. It bounds WHIP sessions per second.
+func BenchmarkAccept(b *testing.B) {
+	ctx := context.Background()
+	h, err := NewHost(Config{UDPListen: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	c, err := webrtctest.NewClient(webrtctest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	offer, err := c.Offer(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var accepting time.Duration
+	cpu0 := cpuTime()
+	for b.Loop() {
+		t0 := time.Now()
+		s, _, err := h.Accept(ctx, offer, SessionOptions{ID: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		accepting += time.Since(t0)
+		_ = s.Close()
+	}
+	b.ReportMetric(float64(accepting.Microseconds())/float64(b.N), "µs_accept")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "µs_cpu")
+}
+
+// cpuTime is the process's user+system CPU time: wall time per op says
+// little on a shared machine, CPU per op is what capacity depends on.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,6 +2,9 @@ package webrtcleg
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -111,6 +114,33 @@ type Host struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*Session]struct{}
+	cert     *webrtc.Certificate // shared DTLS certificate (see certificate)
+}
+
+// certRenewBefore: the shared certificate is replaced this long before it
+// expires (pion makes them valid for a month), so no session starts with
+// one about to lapse.
+const certRenewBefore = 24 * time.Hour
+
+// certificate returns the DTLS certificate every session presents. Making
+// one per peer connection (pion's default) was 40% of Accept's CPU; a
+// server gains nothing from a fresh one per call, since peers pin the
+// fingerprint sent in our answer, not an identity.
+func (h *Host) certificate() (webrtc.Certificate, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cert == nil || time.Until(h.cert.Expires()) < certRenewBefore {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("webrtc: dtls key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("webrtc: dtls certificate: %w", err)
+		}
+		h.cert = c
+	}
+	return *h.cert, nil
 }
 
 // NewHost binds the ICE UDP port and prepares the pion API: Opus only, no
@@ -181,7 +211,11 @@ func (h *Host) Accept(ctx context.Context, offer string, opts SessionOptions) (*
 	if closed {
 		return nil, "", ErrClosed
 	}
-	pc, err := h.api.NewPeerConnection(webrtc.Configuration{})
+	cert, err := h.certificate()
+	if err != nil {
+		return nil, "", err
+	}
+	pc, err := h.api.NewPeerConnection(webrtc.Configuration{Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return nil, "", fmt.Errorf("webrtc: new peer connection: %w", err)
 	}

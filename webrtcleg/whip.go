@@ -31,8 +31,8 @@ const whipAnswerTimeout = 10 * time.Second
 // Engine runs the calls the WHIP handler accepts: the daemon, which answers
 // the offer through a Host and starts the call's owner goroutine.
 type Engine interface {
-	// WebRTCOffer validates nothing it is not told to: the handler hands it
-	// a webrtc.offer already checked by the control protocol's rules.
+	// WebRTCOffer answers an offer the handler already validated with the
+	// control protocol's rules (ParseWHIPRequest) and starts the call.
 	WebRTCOffer(ctx context.Context, o control.WebRTCOffer) (control.WebRTCAnswer, error)
 	// Hangup ends the call; an unknown ID wraps control.ErrUnknownCall.
 	Hangup(callID string) error
