@@ -52,6 +52,10 @@ type Config struct {
 	PortDrain time.Duration `yaml:"port_drain"`
 	// MediaTimeout is how long an answered call may go without RTP.
 	MediaTimeout time.Duration `yaml:"media_timeout"`
+	// SendSilence sends one silence packet back per frame received
+	// (symmetric RTP) for SBCs that drop calls receiving no RTP and for
+	// NAT bindings in front of amdd.
+	SendSilence bool `yaml:"send_silence"`
 }
 
 // WithDefaults fills zero fields.

@@ -1,8 +1,10 @@
 package sip
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -105,8 +107,10 @@ type MediaStats struct {
 	ConcealedFrames                      uint64
 	// GapFillSamples is the silence inserted for timestamp gaps (DTX, VAD).
 	GapFillSamples uint64
-	Remote         netip.AddrPort
-	LastPacket     time.Time
+	// Sent counts silence packets sent back (MediaOptions.SendSilence).
+	Sent       uint64
+	Remote     netip.AddrPort
+	LastPacket time.Time
 }
 
 type mediaCounters struct {
@@ -114,7 +118,7 @@ type mediaCounters struct {
 	strangers, malformed, rtcp                  atomic.Uint64
 	decodeErrors, unknownPT                     atomic.Uint64
 	ssrcChanges, relatches, dtmf, frames        atomic.Uint64
-	concealedFrames, gapFill                    atomic.Uint64
+	concealedFrames, gapFill, sent              atomic.Uint64
 	lastPacket                                  atomic.Int64
 }
 
@@ -131,6 +135,11 @@ type MediaOptions struct {
 	// malformed datagram, first SSRC change); counters carry the rest, so
 	// a flood never turns into a log flood.
 	Log *zerolog.Logger
+	// SendSilence answers every frame received with one packet of silence
+	// in the same codec to the latched peer (symmetric RTP). Some SBCs
+	// drop calls that receive no RTP, and NATs in front of us only stay
+	// open while we send.
+	SendSilence bool
 }
 
 // MediaSession receives one call's RTP on its own socket and turns it into
@@ -147,6 +156,14 @@ type MediaSession struct {
 	resumed  atomic.Int64 // unix nanos of the last resume from hold
 	remote   atomic.Pointer[netip.AddrPort]
 	cnt      mediaCounters
+
+	sendSilence bool
+	out         [12 + dsp.FrameSamples]byte // our silence packet, header rewritten per send
+	outSeq      uint16
+	outTS       uint32
+	outSSRC     uint32
+	outMap      *PayloadMap
+	outPT       [3]uint8 // payload types of PCMU, PCMA, Opus in outMap
 
 	closeOnce sync.Once
 	onClose   func()
@@ -188,7 +205,8 @@ type MediaSession struct {
 
 // NewMediaSession takes ownership of conn.
 func NewMediaSession(conn *net.UDPConn, opts MediaOptions) *MediaSession {
-	m := &MediaSession{conn: conn, timeout: opts.MediaTimeout, onClose: opts.OnClose, log: opts.Log}
+	m := &MediaSession{conn: conn, timeout: opts.MediaTimeout, onClose: opts.OnClose, log: opts.Log,
+		sendSilence: opts.SendSilence, outSeq: uint16(rand.Uint32()), outTS: rand.Uint32(), outSSRC: rand.Uint32()}
 	if m.timeout <= 0 {
 		m.timeout = DefaultMediaTimeout
 	}
@@ -256,8 +274,8 @@ func (m *MediaSession) Stats() MediaStats {
 		Malformed: c.malformed.Load(), RTCP: c.rtcp.Load(), DecodeErrors: c.decodeErrors.Load(),
 		UnknownPayloads: c.unknownPT.Load(), SSRCChanges: c.ssrcChanges.Load(), Relatches: c.relatches.Load(),
 		DTMF: c.dtmf.Load(), Frames: c.frames.Load(), ConcealedFrames: c.concealedFrames.Load(),
-		GapFillSamples: c.gapFill.Load(),
-		Remote:         m.RemoteAddr(),
+		GapFillSamples: c.gapFill.Load(), Sent: c.sent.Load(),
+		Remote: m.RemoteAddr(),
 	}
 	if ns := c.lastPacket.Load(); ns != 0 {
 		s.LastPacket = time.Unix(0, ns)
@@ -276,7 +294,11 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 	}
 	for {
 		if m.wr-m.rd >= dsp.FrameSamples {
-			return m.popFrame(pcm), nil
+			fi := m.popFrame(pcm)
+			if m.sendSilence {
+				m.sendBack()
+			}
+			return fi, nil
 		}
 		if m.emit(false) {
 			continue
@@ -329,6 +351,67 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 		}
 		m.handleDatagram(m.buf[:n], from, time.Now())
 	}
+}
+
+// opusSilence is a 20 ms CELT frame of digital silence (TOC 0xF8 plus
+// the two-byte silence frame), what WebRTC stacks send for muted audio.
+var opusSilence = [...]byte{0xF8, 0xFF, 0xFE}
+
+// sendBack sends one 20 ms packet of silence to the latched peer in the
+// codec it sends us. Zero allocations: the packet is rewritten in place.
+func (m *MediaSession) sendBack() {
+	if !m.latched.IsValid() {
+		return
+	}
+	var pt uint8
+	var payload []byte
+	step := uint32(dsp.FrameSamples)
+	if p := m.payloads.Load(); p != m.outMap {
+		// The map changes a handful of times per call; look the payload
+		// types up then, not per packet.
+		m.outMap = p
+		m.outPT = [3]uint8{ptFor(p, kindPCMU), ptFor(p, kindPCMA), ptFor(p, kindOpus)}
+	}
+	switch m.lastKind {
+	case kindPCMU, kindPCMA:
+		fill := byte(0xFF) // μ-law zero
+		want := kindPCMU
+		if m.lastKind == kindPCMA {
+			fill, want = 0xD5, kindPCMA // A-law zero
+		}
+		pt = m.outPT[want-kindPCMU]
+		payload = m.out[12:]
+		for i := range payload {
+			payload[i] = fill
+		}
+	case kindOpus:
+		pt = m.outPT[2]
+		payload = m.out[12 : 12+len(opusSilence)]
+		copy(payload, opusSilence[:])
+		step = dsp.OpusRTPTicksPerFrame
+	default:
+		return
+	}
+	h := m.out[:12]
+	h[0], h[1] = 0x80, pt
+	binary.BigEndian.PutUint16(h[2:], m.outSeq)
+	binary.BigEndian.PutUint32(h[4:], m.outTS)
+	binary.BigEndian.PutUint32(h[8:], m.outSSRC)
+	m.outSeq++
+	m.outTS += step
+	if _, err := m.conn.WriteToUDPAddrPort(m.out[:12+len(payload)], m.latched); err == nil {
+		m.cnt.sent.Add(1)
+	}
+}
+
+// ptFor finds the payload type the map assigns to kind (0 if none).
+func ptFor(p *PayloadMap, k payloadKind) uint8 {
+	for pt, kind := range p {
+		if kind == k {
+			return uint8(pt)
+		}
+	}
+	return 0
 }
 
 // poll reads one datagram if one is already queued on the socket.

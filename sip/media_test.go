@@ -556,13 +556,19 @@ func BenchmarkPacketPathOpus(b *testing.B) {
 	b.ReportMetric(float64(b.N)*0.02/b.Elapsed().Seconds(), "x_realtime")
 }
 
-// BenchmarkReadFrameUDP measures the whole path including the socket read.
+// BenchmarkReadFrameUDP measures the whole path including the socket read
+// (and, with send, the silence packet written back).
 func BenchmarkReadFrameUDP(b *testing.B) {
+	b.Run("recv", func(b *testing.B) { benchReadFrameUDP(b, false) })
+	b.Run("recv+send", func(b *testing.B) { benchReadFrameUDP(b, true) })
+}
+
+func benchReadFrameUDP(b *testing.B, send bool) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := NewMediaSession(conn, MediaOptions{})
+	m := NewMediaSession(conn, MediaOptions{SendSilence: send})
 	defer m.Close()
 	tx, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.LocalAddr()))
 	if err != nil {
@@ -671,5 +677,85 @@ func TestHoldSuspendsMediaTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 80*time.Millisecond {
 		t.Fatalf("timeout %v after resume: clock must restart at resume", d)
+	}
+}
+
+func TestSendSilenceSymmetric(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		pt      uint8
+		payload []byte
+		wantLen int
+		wantTS  uint32
+	}{
+		{"pcmu", 0, mulawRamp(0, 160), 160, 160},
+		{"pcma", 8, make([]byte, 160), 160, 160},
+		{"opus", PayloadOpus, opusSilence[:], 3, 960},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestSession(t, MediaOptions{SendSilence: true})
+			peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			for i := range 3 {
+				if _, err := peer.WriteToUDPAddrPort(rtpBytes(t, 5, uint16(i), uint32(i*160), tc.pt, tc.payload), m.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			frame := make([]int16, 160)
+			for range 3 {
+				if _, err := m.ReadFrame(frame, time.Now().Add(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var pkts []rtp.Packet
+			buf := make([]byte, 1500)
+			peer.SetReadDeadline(time.Now().Add(time.Second))
+			for len(pkts) < 3 {
+				n, err := peer.Read(buf)
+				if err != nil {
+					t.Fatalf("got %d packets back: %v", len(pkts), err)
+				}
+				var p rtp.Packet
+				if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+					t.Fatal(err)
+				}
+				pkts = append(pkts, p)
+			}
+			for i, p := range pkts {
+				if p.PayloadType != tc.pt || len(p.Payload) != tc.wantLen || p.SSRC != pkts[0].SSRC ||
+					p.SequenceNumber != pkts[0].SequenceNumber+uint16(i) || p.Timestamp != pkts[0].Timestamp+uint32(i)*tc.wantTS {
+					t.Fatalf("packet %d: %+v", i, p.Header)
+				}
+			}
+			// Silence, decoded with the peer's own codec, is silence.
+			pcm := make([]int16, dsp.OpusMaxPacketSamples)
+			switch tc.pt {
+			case 0:
+				dsp.DecodeMulaw(pcm, pkts[0].Payload)
+			case 8:
+				dsp.DecodeAlaw(pcm, pkts[0].Payload)
+			default:
+				dec, err := dsp.NewOpusDecoder()
+				if err != nil {
+					t.Skip(err)
+				}
+				n, err := dec.Decode(pkts[0].Payload, pcm)
+				if err != nil || n != 160 {
+					t.Fatalf("opus silence decodes to %d samples: %v", n, err)
+				}
+			}
+			for _, v := range pcm {
+				if v > 16 || v < -16 {
+					t.Fatalf("not silence: %d", v)
+				}
+			}
+			if m.Stats().Sent != 3 {
+				t.Errorf("sent %d", m.Stats().Sent)
+			}
+		})
 	}
 }

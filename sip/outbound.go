@@ -214,6 +214,7 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 		MediaTimeout: mediaTimeout,
 		OnClose:      func() { u.pool.Release(port) },
 		Log:          &callLog,
+		SendSilence:  u.cfg.SendSilence,
 	})
 	mediaIP := netip.MustParseAddr(u.cfg.MediaIP)
 	offer, err := BuildSDP(SessionParams{
