@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/amd-engine/amd/call"
@@ -12,6 +13,7 @@ import (
 	"github.com/amd-engine/amd/engine"
 	"github.com/amd-engine/amd/webrtcleg"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -40,11 +42,17 @@ const webrtcRingSlack = 2 * time.Second
 // goroutine, same statuses and events, leg "webrtc" — except that it
 // starts answered-pending rather than dialling: the session reports the
 // answer when the first audio packet arrives.
+//
+// Its metrics, registered on the service's registry at Start:
+//
+//	amd_webrtc_sessions                  live WebRTC peer connections
+//	amd_whip_requests_total{method,code} WHIP requests by method and HTTP status
 type WebRTCEngine struct {
 	*Manager
 	cfg  WebRTCConfig
 	log  zerolog.Logger
 	host *webrtcleg.Host // nil until Start
+	whip *prometheus.CounterVec
 }
 
 var (
@@ -54,7 +62,12 @@ var (
 
 // NewWebRTCEngine wraps m; nothing is bound until Start.
 func NewWebRTCEngine(m *Manager, cfg WebRTCConfig) *WebRTCEngine {
-	return &WebRTCEngine{Manager: m, cfg: cfg, log: m.cfg.Log.With().Str("component", "webrtc").Logger()}
+	return &WebRTCEngine{
+		Manager: m, cfg: cfg, log: m.cfg.Log.With().Str("component", "webrtc").Logger(),
+		whip: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amd_whip_requests_total", Help: "WHIP requests by method and HTTP status.",
+		}, []string{"method", "code"}),
+	}
 }
 
 // Start binds the ICE UDP port.
@@ -165,9 +178,43 @@ func (e *WebRTCEngine) offer(ctx context.Context, o control.WebRTCOffer) (contro
 }
 
 // WHIPHandler is the WHIP endpoint for this engine, mounted by the service
-// at webrtcleg.WHIPPath.
+// at webrtcleg.WHIPPath; it counts its responses in amd_whip_requests_total.
 func (e *WebRTCEngine) WHIPHandler(token string) http.Handler {
-	return webrtcleg.NewWHIPHandler(e, webrtcleg.WithWHIPToken(token), webrtcleg.WithWHIPLogger(e.log))
+	h := webrtcleg.NewWHIPHandler(e, webrtcleg.WithWHIPToken(token), webrtcleg.WithWHIPLogger(e.log))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		e.whip.WithLabelValues(r.Method, strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+// register adds the engine's collectors to reg.
+func (e *WebRTCEngine) register(reg prometheus.Registerer) error {
+	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "amd_webrtc_sessions", Help: "Live WebRTC peer connections.",
+	}, func() float64 {
+		if e.host == nil {
+			return 0
+		}
+		return float64(e.host.Sessions())
+	})
+	for _, c := range []prometheus.Collector{e.whip, sessions} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("webrtc metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // webrtcCall adapts a webrtcleg.Session to the owner's Call and Media.
@@ -219,7 +266,14 @@ func (s *Service) startWebRTC() error {
 	if s.rtc == nil {
 		return nil
 	}
-	return s.rtc.Start()
+	if err := s.rtc.Start(); err != nil {
+		return err
+	}
+	if err := s.rtc.register(s.metrics.Registry); err != nil {
+		_ = s.rtc.Close()
+		return err
+	}
+	return nil
 }
 
 func (s *Service) closeWebRTC() error {

@@ -104,6 +104,25 @@ func TestWHIPRefusals(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("DELETE: %d", res.StatusCode)
 	}
+
+	// Every response above is counted by method and status.
+	mres, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mres.Body)
+	mres.Body.Close()
+	for _, want := range []string{
+		`amd_whip_requests_total{code="201",method="POST"} 1`,
+		`amd_whip_requests_total{code="400",method="POST"} 4`,
+		`amd_whip_requests_total{code="503",method="POST"} 1`,
+		`amd_whip_requests_total{code="200",method="DELETE"} 1`,
+		"amd_webrtc_sessions ",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // TestControlQueryToken: with WebRTC on, a browser can pass the control
