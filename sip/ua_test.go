@@ -537,3 +537,44 @@ func BenchmarkCallSetup(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
+
+func TestIPv6Call(t *testing.T) {
+	t.Parallel()
+	ph, err := testphone.New(testphone.Config{ListenAddr: "[::1]:0", Audio: "testdata/tones_ulaw.wav", RingDelay: 10 * time.Millisecond}, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.Start(context.Background()); err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	defer ph.Close()
+	min, max := rtpRange(t)
+	u, err := amdsip.NewUA(amdsip.Config{ListenAddr: "[::1]:0", MediaIP: "::1", RTPPortMin: min, RTPPortMax: max}, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: fmt.Sprintf("sip:x@%s", ph.Addr()), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	await(t, c, amdsip.ProgressAnswered)
+	frame := make([]int16, 160)
+	var pcm []int16
+	for len(pcm) < 9600 {
+		if _, err := c.Media().ReadFrame(frame, time.Now().Add(3*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		pcm = append(pcm, frame...)
+	}
+	if err := checkToneOrder(pcm); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Media().RemoteAddr(); !r.Addr().Is6() {
+		t.Errorf("latched %v", r)
+	}
+}
