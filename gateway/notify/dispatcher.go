@@ -255,7 +255,9 @@ func (d *Dispatcher) attempt(ctx context.Context, n store.Notification) store.Ou
 	if retryAfter > wait {
 		wait = min(retryAfter, d.policy.MaxBackoff)
 	}
-	next := now.Add(wait)
+	// Count the wait from the answer, not from the request: Retry-After
+	// means "after this response", and a slow receiver must not shorten it.
+	next := d.now().Add(wait)
 	if next.Sub(n.CreatedAt) > d.policy.MaxAge {
 		o.State = store.DeliveryFailed
 		o.Err = fmt.Sprintf("gave up after %s: %s", d.policy.MaxAge, o.Err)
