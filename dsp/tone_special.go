@@ -1,7 +1,5 @@
 package dsp
 
-import "math"
-
 // Tones that are more than a beep: fax CED and CNG (held bands), SIT
 // triplets (a sequencer over runs) and the V.21 preamble (its own tracker).
 const (
@@ -66,25 +64,8 @@ type toneV21 struct {
 	reported bool
 }
 
+// inBand reports whether f lies in [lo, hi].
 func inBand(f, lo, hi float64) bool { return f >= lo && f <= hi }
-
-func (r *toneRun) matches(f float64) bool {
-	tol := max(trackTolHz, trackTolRel*f)
-	if r.hops == 1 {
-		// No slope yet: the second hop may set one, up to a sweep's maximum.
-		tol += trackMaxSlope * float64(r.misses+1)
-	}
-	if r.reported != ToneNone || r.qualified {
-		// A confirmed tone may come back from a dropout, or be concealed
-		// by Opus, slightly detuned; a real step is larger.
-		tol = max(tol, trackTolReturnRel*f)
-	}
-	pred := r.f
-	if math.Abs(r.slope) >= sweepMinSlope {
-		pred += r.slope * float64(r.misses+1)
-	}
-	return math.Abs(f-pred) <= tol
-}
 
 // expectSIT reports whether a SIT sequence in progress expects a segment at f.
 func (t *ToneDetector) expectSIT(f float64) bool {

@@ -122,6 +122,26 @@ type toneChain struct {
 	hops     int
 }
 
+// matches reports whether a tonal hop at f continues the run.
+func (r *toneRun) matches(f float64) bool {
+	tol := max(trackTolHz, trackTolRel*f)
+	if r.hops == 1 {
+		// No slope yet: the second hop may set one, up to a sweep's maximum.
+		tol += trackMaxSlope * float64(r.misses+1)
+	}
+	if r.reported != ToneNone || r.qualified {
+		// A confirmed tone may come back from a dropout, or be concealed
+		// by Opus, slightly detuned; a real step is larger.
+		tol = max(tol, trackTolReturnRel*f)
+	}
+	pred := r.f
+	if math.Abs(r.slope) >= sweepMinSlope {
+		pred += r.slope * float64(r.misses+1)
+	}
+	return math.Abs(f-pred) <= tol
+}
+
+// add appends a matching hop to the run.
 func (r *toneRun) add(hp *toneHopInfo, end int64) {
 	r.f = hp.freq
 	r.misses = 0
