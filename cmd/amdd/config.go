@@ -73,6 +73,10 @@ type Config struct {
 	// all peer connections share (e.g. 127.0.0.1:8443). WHIP is then served
 	// at /v1/whip on the control listener and webrtc.offer is accepted.
 	WebRTCUDP string `yaml:"webrtc_udp"`
+	// WebRTCPublicIPs replace the ICE host candidates' addresses in SDP
+	// answers: the public address(es) of a host behind 1:1 NAT (a cloud VM).
+	// Flag and env: comma-separated.
+	WebRTCPublicIPs []string `yaml:"webrtc_public_ips"`
 }
 
 // Trunk is one SIP trunk. Username/Password enable digest authentication.
@@ -136,6 +140,15 @@ var knobs = []knob{
 	{"log-level", "trace, debug, info, warn or error (default " + DefaultLogLevel + ")", stringSetter(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "json or console (default " + DefaultLogFormat + ")", stringSetter(func(c *Config) *string { return &c.LogFormat })},
 	{"pprof-listen", "serve net/http/pprof on this address (default: off)", stringSetter(func(c *Config) *string { return &c.PprofListen })},
+	{"webrtc-public-ips", "comma-separated public IPs announced as WebRTC host candidates (1:1 NAT; default: the bound address)", func(c *Config, v string) error {
+		c.WebRTCPublicIPs = nil
+		for _, ip := range strings.Split(v, ",") {
+			if ip = strings.TrimSpace(ip); ip != "" {
+				c.WebRTCPublicIPs = append(c.WebRTCPublicIPs, ip)
+			}
+		}
+		return nil
+	}},
 	{"webrtc-udp", "enable WebRTC (WHIP at /v1/whip, webrtc.offer) with ICE on this one UDP address (default: off)", stringSetter(func(c *Config) *string { return &c.WebRTCUDP })},
 	{"shutdown-timeout", "bound on the graceful stop (default " + DefaultShutdownTimeout.String() + ")", durationSetter(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 }
@@ -332,6 +345,11 @@ func (c Config) Validate() error {
 	if h, _, _ := net.SplitHostPort(c.WebRTCUDP); h != "" && net.ParseIP(h) == nil {
 		// ICE candidates carry addresses, not names.
 		return invalid("webrtc_udp", "%q: host must be an IP address", c.WebRTCUDP)
+	}
+	for i, ip := range c.WebRTCPublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return invalid(fmt.Sprintf("webrtc_public_ips[%d]", i), "%q is not an IP address", ip)
+		}
 	}
 	l, h, ok := strings.Cut(c.RTPPorts, "-")
 	lo, err1 := strconv.Atoi(strings.TrimSpace(l))

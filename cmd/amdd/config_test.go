@@ -108,6 +108,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"pprof", []string{"--pprof-listen", "x"}, nil, "", "pprof_listen"},
 		{"webrtc udp not an address", []string{"--webrtc-udp", "8443"}, nil, "", "webrtc_udp"},
 		{"webrtc udp host name", nil, map[string]string{"AMD_WEBRTC_UDP": "localhost:8443"}, "", "webrtc_udp"},
+		{"webrtc public ip", []string{"--webrtc-public-ips", "203.0.113.7,my-host"}, nil, "", "webrtc_public_ips[1]"},
+		{"yaml webrtc public ip", nil, nil, "webrtc_public_ips: [nope]\n", "webrtc_public_ips[0]"},
 		{"dup trunk", []string{"--trunk", "a=sip:h1", "--trunk", "a=sip:h2"}, nil, "", "trunks[1].name"},
 		{"yaml trunk without host", nil, nil, "trunks:\n  - name: x\n", "trunks[0].host"},
 		{"yaml password without user", nil, nil, "trunks:\n  - name: x\n    host: h\n    password: p\n", "trunks[0].username"},

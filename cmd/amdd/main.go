@@ -117,7 +117,7 @@ func serviceConfig(cfg Config, log zerolog.Logger) daemon.ServiceConfig {
 			RingTimeout:  cfg.RingTimeout,
 			Trunks:       names,
 		},
-		WebRTC: daemon.WebRTCConfig{UDPListen: cfg.WebRTCUDP},
+		WebRTC: daemon.WebRTCConfig{UDPListen: cfg.WebRTCUDP, PublicIPs: cfg.WebRTCPublicIPs},
 		Log:    log,
 	}
 }
