@@ -17,5 +17,12 @@
 // Inbound requests: OPTIONS is answered 200 so trunks can health-check us;
 // any INVITE that does not belong to one of our dialogs is rejected with
 // 403 Forbidden because amdd only originates calls (488 would wrongly suggest
-// that a different offer could succeed).
+// that a different offer could succeed). In-dialog BYE and re-INVITE must
+// match the dialog's Call-ID and tags, else 481.
+//
+// The media path keeps the detector's audio time true: lost packets are
+// concealed (bounded), timestamp gaps from silence suppression come back as
+// silence, DTMF events never reach the audio, and a stream restart (new
+// SSRC, sequence jump) plays out the old stream first. README.md lists the
+// decisions and the SIPp scenarios that verify them.
 package sip
