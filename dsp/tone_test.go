@@ -526,6 +526,23 @@ func TestToneDetectorReset(t *testing.T) {
 	if st := d.Stats(); st != (dsp.ToneStats{}) {
 		t.Fatalf("stats after Reset: %+v", st)
 	}
+	// Configuration survives Reset: a lossy detector stays lossy.
+	lossy := dsp.NewToneDetector()
+	lossy.SetLossyCodec(true)
+	// A 1 kHz tone whose pitch jitters ±4 Hz every 10 ms, as Opus leaves it:
+	// too unsteady for a clean channel, fine behind a lossy codec.
+	jitter := make([]float64, 40)
+	for i := range jitter {
+		jitter[i] = 1000 + []float64{-4, 3, 0, 4, -2, -4, 2, 4, -3, 1}[i%10]
+	}
+	wobble := tsToInt16(tsConcat(tsSilence(300), tsSteps(jitter, 10, -15), tsSilence(300)))
+	lossy.Reset()
+	if ev, _ := tsRun(lossy, wobble); len(tsDetections(ev)) != 1 {
+		t.Errorf("lossy detector after Reset: %+v, want the wobbling tone detected", ev)
+	}
+	if ev, _ := tsRun(dsp.NewToneDetector(), wobble); len(tsDetections(ev)) != 0 {
+		t.Errorf("clean detector: %+v, want the wobbling tone rejected (else this check proves nothing)", ev)
+	}
 	again, _ := tsRun(d, x)
 	if fmt.Sprint(fresh) != fmt.Sprint(again) {
 		t.Fatalf("after Reset: %+v, fresh detector: %+v", again, fresh)
