@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,6 +136,10 @@ func startChromium(t *testing.T, bin, wav, pageURL string) {
 		pageURL,
 	}
 	cmd := exec.Command(bin, args...)
+	// Its own process group: Chromium forks renderer, zygote and utility
+	// processes, and all of them must be gone before the profile directory
+	// is removed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -157,9 +162,22 @@ func startChromium(t *testing.T, bin, wav, pageURL string) {
 		}
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-drained
-		_ = cmd.Wait()
+		pgid := cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() {
+			<-drained
+			_ = cmd.Wait()
+			close(exited)
+		}()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-exited
+		}
+		// Children that outlived the browser go with the group.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		if t.Failed() {
 			tailMu.Lock()
 			t.Logf("chromium stderr (tail):\n%s", strings.Join(tail, "\n"))
