@@ -92,6 +92,7 @@ type Session struct {
 	tracks    sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+	logOnce   sync.Once
 }
 
 func newSession(h *Host, pc *webrtc.PeerConnection, id string, log zerolog.Logger) *Session {
@@ -356,5 +357,11 @@ func (s *Session) Close() error {
 	s.shutdown()
 	s.wait()
 	s.h.forget(s)
+	s.logOnce.Do(func() {
+		st := s.Stats()
+		s.log.Info().Uint64("packets", st.Packets).Uint64("lost", st.Lost).Uint64("late", st.Late).
+			Uint64("decodeErrors", st.DecodeErrors).Uint64("concealedSamples", st.Concealed).
+			Uint64("overruns", st.Overruns).Uint64("frames", st.Frames).Msg("webrtc: session closed")
+	})
 	return s.closeErr
 }
