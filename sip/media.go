@@ -43,6 +43,9 @@ const (
 	// packet of the longest Opus duration with room to spare.
 	fifoSize = 8192
 	fifoMask = fifoSize - 1
+	// maxLatePolls bounds the datagrams ReadFrame takes after its deadline
+	// (a zero-wait poll), so a flood cannot keep it from returning.
+	maxLatePolls = 16
 	// readBufSize is larger than any payload we keep so oversized
 	// datagrams are detected rather than silently truncated.
 	readBufSize = 2048
@@ -292,6 +295,7 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 	if len(pcm) < dsp.FrameSamples {
 		return FrameInfo{}, fmt.Errorf("sip: read frame: pcm holds %d samples, need %d", len(pcm), dsp.FrameSamples)
 	}
+	late := 0 // datagrams taken after the deadline passed
 	for {
 		if m.wr-m.rd >= dsp.FrameSamples {
 			fi := m.popFrame(pcm)
@@ -337,6 +341,16 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 			}
 		}
 		if !now.Before(deadline) {
+			// A deadline of "now" is a non-blocking poll: still take what
+			// already waits in the socket, but never loop on a flood.
+			if late < maxLatePolls {
+				late++
+				if got, err := m.poll(now); err != nil {
+					return FrameInfo{}, err
+				} else if got {
+					continue
+				}
+			}
 			return FrameInfo{}, os.ErrDeadlineExceeded
 		}
 		if err := m.conn.SetReadDeadline(readDL); err != nil {

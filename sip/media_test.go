@@ -759,3 +759,35 @@ func TestSendSilenceSymmetric(t *testing.T) {
 		})
 	}
 }
+
+func TestNonBlockingPoll(t *testing.T) {
+	t.Parallel()
+	m := newTestSession(t, MediaOptions{})
+	tx, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	frame := make([]int16, 160)
+	if _, err := m.ReadFrame(frame, time.Now()); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("empty poll: %v", err)
+	}
+	tx.Write(rtpBytes(t, 1, 0, 0, 0, mulawRamp(0, 160)))
+	time.Sleep(20 * time.Millisecond)
+	// Deadline already passed: the waiting packet must still be taken.
+	if _, err := m.ReadFrame(frame, time.Now().Add(-time.Second)); err != nil {
+		t.Fatalf("poll with a packet waiting: %v", err)
+	}
+	if !equalPCM(frame, decodedRamp(0, 160)) {
+		t.Fatal("wrong audio")
+	}
+	// A flood of strangers' packets cannot hold a polling caller.
+	for range 200 {
+		tx.Write([]byte("garbage that is not rtp"))
+	}
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	if _, err := m.ReadFrame(frame, time.Now()); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("flooded poll: %v after %v", err, time.Since(start))
+	}
+}
