@@ -10,8 +10,9 @@ import (
 // One detector per call, fed every 20 ms frame in order by the call's owner
 // goroutine; the result says when a tone is confirmed (here 60 ms after it
 // starts) and when it ended, with its measured onset and duration. Ended
-// comes ~100 ms after the tone stops: a confirmed tone may drop out that
-// long (a concealed lost packet) and still be the same tone.
+// comes ~60 ms after the tone stops: a confirmed tone may drop out for 40 ms
+// (a fax phase reversal) and still be the same tone; behind a lossy codec
+// (SetLossyCodec) 100 ms, for packet-loss concealment.
 func ExampleToneDetector() {
 	// 300 ms of silence, then a 1 kHz beep of 400 ms at −12 dBFS, then silence.
 	audio := make([]int16, 8000)
@@ -32,5 +33,5 @@ func ExampleToneDetector() {
 	}
 	// Output:
 	// 360 ms: beep detected, 1000 Hz, started at 300 ms
-	// 820 ms: beep ended after 400 ms
+	// 760 ms: beep ended after 400 ms
 }

@@ -9,10 +9,10 @@ const (
 	// max(trackTolHz, trackTolRel·f) of the frequency predicted from the
 	// run's slope (least squares over trackSlopeHops); a run survives
 	// trackMaxMiss non-tonal hops (a fax CED phase reversal spoils two or
-	// three windows), a confirmed (reported or held) tone
-	// trackMaxMissReported (Opus concealment and the decoder's ramp back in
-	// can blank a tone for ~80 ms), and may wander by up to
-	// trackTolReturnRel (Opus concealment detunes a tone by ~2.5 %).
+	// three windows); behind a lossy codec a confirmed (reported or held)
+	// tone survives trackMaxMissReported (Opus concealment and the decoder's
+	// ramp back in can blank a tone for ~80 ms). A confirmed tone may wander
+	// by up to trackTolReturnRel (Opus concealment detunes a tone by ~2.5 %).
 	trackTolHz           = 8.0
 	trackTolRel          = 0.012
 	trackTolReturnRel    = 0.03
@@ -414,7 +414,7 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 	} else if r.open {
 		r.misses++
 		maxMiss := trackMaxMiss
-		if r.reported != ToneNone || r.qualified {
+		if t.lossy && (r.reported != ToneNone || r.qualified) {
 			maxMiss = trackMaxMissReported
 		}
 		if r.misses > maxMiss {
