@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,9 @@ func TestSIPpAnswerStreamRemoteBye(t *testing.T) {
 	}
 	pcm := readAudio(t, c.Media(), 1200*time.Millisecond, 4*time.Second)
 	checkTones(t, pcm)
+	// PCMU end to end is lossless: the file's μ-law bytes, decoded, must
+	// appear in what we heard sample for sample.
+	checkBitExact(t, pcm, "testdata/tones_ulaw.wav", dsp.DecodeMulaw)
 	p := waitFor(t, c, ProgressRemoteBye, 10*time.Second)
 	_ = p
 	if err := sp.wait(t, 10*time.Second); err != nil {
@@ -197,6 +201,7 @@ func TestSIPpEarlyMediaThen404(t *testing.T) {
 	}
 	pcm := readAudio(t, c.Media(), 1200*time.Millisecond, 4*time.Second)
 	checkTones(t, pcm)
+	checkBitExact(t, pcm, "testdata/tones_alaw.wav", dsp.DecodeAlaw)
 	ps := collect(t, c, 10*time.Second)
 	last := ps[len(ps)-1]
 	var fr *FinalResponseError
@@ -288,6 +293,42 @@ func TestSIPpHoldSuspendsMediaTimeout(t *testing.T) {
 		}
 		if _, err := c.Media().ReadFrame(frame, time.Now().Add(20*time.Millisecond)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("held call failed: %v", err)
+		}
+	}
+}
+
+// checkBitExact finds the file's decoded samples inside pcm and requires
+// every one of them to match (allowing only for where the stream starts).
+func checkBitExact(t *testing.T, pcm []int16, wav string, decode func([]int16, []byte) int) {
+	t.Helper()
+	b, err := os.ReadFile(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("data"))
+	if i < 0 || len(b) < i+8 {
+		t.Fatalf("%s: no data chunk", wav)
+	}
+	data := b[i+8:]
+	want := make([]int16, len(data))
+	decode(want, data)
+	// Locate the first 32 samples of the file in what we heard.
+	off := -1
+	for o := 0; o+32 <= len(pcm) && off < 0; o++ {
+		if equalPCM(pcm[o:o+32], want[:32]) {
+			off = o
+		}
+	}
+	if off < 0 {
+		t.Fatalf("%s: file start not found in %d received samples", wav, len(pcm))
+	}
+	n := min(len(want), len(pcm)-off)
+	if n < len(want)-320 {
+		t.Fatalf("%s: only %d of %d samples received after offset %d", wav, n, len(want), off)
+	}
+	for k := range n {
+		if pcm[off+k] != want[k] {
+			t.Fatalf("%s: sample %d differs (%d vs %d)", wav, k, pcm[off+k], want[k])
 		}
 	}
 }
