@@ -144,6 +144,8 @@ type ToneDetector struct {
 
 	// lossy: the audio went through a lossy codec (SetLossyCodec).
 	lossy bool
+	// last is the previous hop's verdict, repeated while coasting.
+	last toneHopInfo
 
 	// trace, when set (tests only), sees every hop's measurements.
 	trace func(end int64, pre tonePretestResult, hp toneHopInfo)
@@ -178,6 +180,7 @@ func (t *ToneDetector) Reset() {
 	t.chain = toneChain{}
 	t.sit = toneSIT{}
 	t.v21 = toneV21{}
+	t.last = toneHopInfo{}
 }
 
 // SetLossyCodec tells the detector whether its audio went through a lossy
@@ -223,10 +226,21 @@ func (t *ToneDetector) Process(frame []int16) ToneResult {
 	for h := 0; h < toneHopsFrame; h++ {
 		end := t.samples + int64((h+1)*toneHop)
 		var hp toneHopInfo
-		if pass {
+		switch {
+		case pass && h < toneHopsFrame-1 && t.coasting():
+			// A confirmed tone is followed with one FFT per frame: the
+			// first hop repeats the last verdict, re-measuring only the
+			// envelope, which is what would show the tone stopping.
+			hp = t.last
+			hp.env, hp.steady = t.envelopeSteady(end)
+			if hp.env > hopMaxEnvAny {
+				hp = toneHopInfo{}
+			}
+		case pass:
 			off := toneHist - toneWin - (toneHopsFrame-1-h)*toneHop
 			hp = t.analyze(t.hist[off:off+toneWin], end)
 		}
+		t.last = hp
 		if t.trace != nil {
 			t.trace(end, pre, hp)
 		}

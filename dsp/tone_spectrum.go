@@ -110,10 +110,8 @@ func (t *ToneDetector) analyze(w []float64, end int64) toneHopInfo {
 	if total <= 0 {
 		return hp
 	}
-	var ramp bool
-	hp.env, ramp = t.envelope(end)
-	steady := hp.env <= hopMaxEnvRatio || (ramp && hp.env <= hopMaxRampRatio)
-	hp.steady = steady
+	hp.env, hp.steady = t.envelopeSteady(end)
+	steady := hp.steady
 
 	kp := peakLo
 	for k := peakLo + 1; k <= peakHi; k++ {
@@ -222,6 +220,13 @@ func (t *ToneDetector) isV21(total float64) bool {
 	}
 	peak := max(mark, space)
 	return min(mark, space) >= v21MinSubFrac*peak && mid < peak
+}
+
+// envelopeSteady returns the envelope ratio ending at end and whether it
+// counts as steady (within hopMaxEnvRatio, or a monotonic ramp).
+func (t *ToneDetector) envelopeSteady(end int64) (float64, bool) {
+	env, ramp := t.envelope(end)
+	return env, env <= hopMaxEnvRatio || (ramp && env <= hopMaxRampRatio)
 }
 
 // envelope returns max/min of the mean square of the last toneEnvBlocks 5 ms

@@ -360,6 +360,14 @@ func emit(res *ToneResult, detected, ended ToneKind, f float64, onset, endSample
 	res.DurationMs = samplesToMs(endSample - onset)
 }
 
+// coasting reports whether the open run is a confirmed tone in steady
+// state, whose next hop may repeat the last verdict instead of an FFT.
+func (t *ToneDetector) coasting() bool {
+	r := &t.run
+	return r.open && !r.silent && r.qualified && r.misses == 0 && !t.v21.open &&
+		(t.last.class == hopPure || t.last.class == hopHarmonic) && math.Abs(r.slope) < sweepMinSlope
+}
+
 // step feeds one hop's verdict to the trackers and reports whether the hop
 // is tonal.
 func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
