@@ -50,7 +50,8 @@ type callRun struct {
 
 	// owner state
 	call     Call
-	start    time.Time
+	start    time.Time // INVITE sent (or the WebRTC leg accepted)
+	ringAt   time.Time // first 18x
 	answerAt time.Time
 	status   call.Status
 	rang     bool
@@ -261,6 +262,7 @@ func (r *callRun) onProgressBeforeAnswer(p Progress, ok bool) (end ending, done,
 		r.early = r.early || p.Kind == ProgressEarlyMedia
 		if !r.rang {
 			r.rang = true
+			r.ringAt = r.m.cfg.Now()
 			r.publishStatus(call.StatusRinging, ending{})
 			r.log.Info().Msg("ringing")
 		}
@@ -499,17 +501,23 @@ func (r *callRun) publishStatus(st call.Status, e ending) {
 		Metadata:   r.req.Metadata,
 		TimeUnixMs: now.UnixMilli(),
 	}
-	switch {
-	case !r.answerAt.IsZero():
-		msg.Timings.RingDurationInMs = r.answerAt.Sub(r.start).Milliseconds()
+	// The dialout API's timings: ringing runs from the first 18x to the
+	// answer (or the end, unanswered), connecting from the INVITE to the
+	// answer, and the call from the answer to the end.
+	ringEnd := r.answerAt
+	if ringEnd.IsZero() && st.Final() {
+		ringEnd = now
+	}
+	if !r.ringAt.IsZero() && !ringEnd.IsZero() {
+		msg.Timings.RingDurationInMs = ringEnd.Sub(r.ringAt).Milliseconds()
+	}
+	if !r.answerAt.IsZero() {
+		msg.Timings.ConnectDurationInMs = r.answerAt.Sub(r.start).Milliseconds()
 		if st.Final() {
-			msg.Timings.ConnectDurationInMs = now.Sub(r.answerAt).Milliseconds()
+			msg.Timings.CallDurationInMs = now.Sub(r.answerAt).Milliseconds()
 		}
-	case st.Final():
-		msg.Timings.RingDurationInMs = now.Sub(r.start).Milliseconds()
 	}
 	if st.Final() {
-		msg.Timings.CallDurationInMs = now.Sub(r.start).Milliseconds()
 		msg.Reason, msg.ReasonCode, msg.EndReason = e.reason, e.reasonCode, e.end
 	}
 	r.m.cfg.Metrics.callStates.WithLabelValues(string(st)).Inc()

@@ -102,7 +102,8 @@ func TestCallLifecycles(t *testing.T) {
 			},
 			want: "trying ringing answered amd_human_detected amd_stopped completed/Caller-disconnected",
 			check: func(t *testing.T, f *control.CallStatus, msgs []any) {
-				if f.Timings.RingDurationInMs < 20 || f.Timings.CallDurationInMs < f.Timings.RingDurationInMs {
+				// ring: first 18x → answer; connect: INVITE → answer, so never shorter
+				if f.Timings.RingDurationInMs < 20 || f.Timings.ConnectDurationInMs < f.Timings.RingDurationInMs || f.Timings.CallDurationInMs <= 0 {
 					t.Errorf("timings %+v", f.Timings)
 				}
 				for i, m := range msgs {
