@@ -177,6 +177,20 @@ func (e *WebRTCEngine) offer(ctx context.Context, o control.WebRTCOffer) (contro
 	return control.WebRTCAnswer{CallID: d.CallID, SDP: answer}, nil
 }
 
+// EndSession hangs up a WebRTC call for WHIP's DELETE. Other calls are
+// unknown to WHIP: a session URL must not reach a SIP call that happens to
+// share an ID namespace.
+func (e *WebRTCEngine) EndSession(callID string) error {
+	m := e.Manager
+	m.mu.Lock()
+	run := m.calls[callID]
+	m.mu.Unlock()
+	if run == nil || run.leg != call.LegWebRTC {
+		return fmt.Errorf("webrtc session %q: %w", callID, control.ErrUnknownCall)
+	}
+	return run.send(cmdHangup)
+}
+
 // WHIPHandler is the WHIP endpoint for this engine, mounted by the service
 // at webrtcleg.WHIPPath; it counts its responses in amd_whip_requests_total.
 func (e *WebRTCEngine) WHIPHandler(token string) http.Handler {

@@ -170,3 +170,50 @@ func TestControlQueryToken(t *testing.T) {
 		})
 	}
 }
+
+// stuckDialer's calls ring forever: a live SIP call for WHIP to leave alone.
+type stuckDialer struct{}
+
+func (stuckDialer) Dial(context.Context, DialRequest) (Call, error) {
+	return stuckCall{make(chan Progress)}, nil
+}
+
+type stuckCall struct{ ch chan Progress }
+
+func (c stuckCall) Progress() <-chan Progress  { return c.ch }
+func (stuckCall) Media() Media                 { return nil }
+func (stuckCall) Hangup(context.Context) error { return nil }
+func (stuckCall) Close() error                 { return nil }
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(string, any) {}
+func (nopPublisher) Forget(string)       {}
+
+// TestWHIPDeleteLeavesSIPCalls: DELETE /v1/whip/{id} ends WebRTC calls
+// only; a SIP call's ID is as unknown to WHIP as a made-up one.
+func TestWHIPDeleteLeavesSIPCalls(t *testing.T) {
+	m, err := New(Config{}, stuckDialer{}, nopPublisher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := m.Dial(context.Background(), control.Dial{CallID: "sip-1", Target: "sip:a@127.0.0.1", Caller: "amd", MachineDetection: "disabled"}); err != nil {
+		t.Fatal(err)
+	}
+	e := NewWebRTCEngine(m, WebRTCConfig{UDPListen: "127.0.0.1:0"})
+	for _, id := range []string{"sip-1", "nobody"} {
+		if err := e.EndSession(id); !errors.Is(err, control.ErrUnknownCall) {
+			t.Errorf("EndSession(%q) = %v, want ErrUnknownCall", id, err)
+		}
+	}
+	if got := m.ActiveCalls(); len(got) != 1 || got[0] != "sip-1" {
+		t.Errorf("active calls %v: the SIP call must still run", got)
+	}
+}

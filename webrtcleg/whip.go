@@ -34,8 +34,10 @@ type Engine interface {
 	// WebRTCOffer answers an offer the handler already validated with the
 	// control protocol's rules (ParseWHIPRequest) and starts the call.
 	WebRTCOffer(ctx context.Context, o control.WebRTCOffer) (control.WebRTCAnswer, error)
-	// Hangup ends the call; an unknown ID wraps control.ErrUnknownCall.
-	Hangup(callID string) error
+	// EndSession ends a WebRTC call (WHIP DELETE). An ID that is not a live
+	// WebRTC call — unknown, ended, or a SIP call that WHIP must not touch —
+	// wraps control.ErrUnknownCall.
+	EndSession(callID string) error
 }
 
 // WHIPOption configures a WHIPHandler.
@@ -188,7 +190,7 @@ func (h *WHIPHandler) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *WHIPHandler) delete(w http.ResponseWriter, id string) {
-	if err := h.eng.Hangup(id); err != nil {
+	if err := h.eng.EndSession(id); err != nil {
 		h.refuseErr(w, err)
 		return
 	}

@@ -39,7 +39,7 @@ func (e *recordingEngine) WebRTCOffer(_ context.Context, o control.WebRTCOffer) 
 	return control.WebRTCAnswer{CallID: o.CallID, SDP: "v=0\r\nanswer\r\n"}, nil
 }
 
-func (e *recordingEngine) Hangup(id string) error {
+func (e *recordingEngine) EndSession(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.live[id] {
