@@ -88,7 +88,7 @@ type pacer struct {
 }
 
 func newPacer() *pacer {
-	return &pacer{add: make(chan *stream, 64), del: make(chan *stream, 64), done: make(chan struct{})}
+	return &pacer{add: make(chan *stream, 64), del: make(chan *stream), done: make(chan struct{})}
 }
 
 // join hands s to the pacer; false when the pacer has stopped.
@@ -121,7 +121,7 @@ func (p *pacer) run(ctx context.Context) {
 	const period = dsp.FrameMs * time.Millisecond
 	timer := time.NewTimer(period)
 	defer timer.Stop()
-	next := time.Now()
+	next := time.Now().Add(period) // when the pending tick is due
 	for {
 		select {
 		case <-ctx.Done():

@@ -186,6 +186,7 @@ func scrapeMetrics(ctx context.Context, url string) (engineCounters, error) {
 	if err != nil {
 		return engineCounters{}, fmt.Errorf("%w: %w", ErrMetrics, err)
 	}
+	req.Close = true // two scrapes per run: keep no idle connection (and its goroutines) behind
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return engineCounters{}, fmt.Errorf("%w: %w", ErrMetrics, err)
