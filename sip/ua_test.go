@@ -536,6 +536,12 @@ func BenchmarkCallSetup(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	b.StopTimer() // the deferred UA and phone shutdowns are not call setup
+	st := time.Now()
+	ph.Close()
+	if d := time.Since(st); d > time.Second {
+		b.Logf("phone close took %v", d)
+	}
 }
 
 func TestIPv6Call(t *testing.T) {
