@@ -83,7 +83,12 @@ func (u *UA) Start(ctx context.Context) error {
 	u.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(u.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransactionLayerOptions(ssip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(ssip.WithTransactionLayerLogger(slogger),
+			// Late provisionals and retransmitted 200s after their
+			// transaction ended are normal on UDP; keep them out of Info.
+			ssip.WithTransactionLayerUnhandledResponseHandler(func(r *ssip.Response) {
+				u.log.Debug().Str("response", r.Short()).Msg("response outside any transaction")
+			})),
 		sipgo.WithUserAgentTransportLayerOptions(ssip.WithTransportLayerLogger(slogger)),
 	)
 	if err != nil {

@@ -125,7 +125,10 @@ func (p *Phone) Start(ctx context.Context) error {
 	host := p.mip.String()
 	slogger := amdsip.SlogFromZerolog(p.log)
 	p.ua, err = sipgo.NewUA(sipgo.WithUserAgent("amd-testphone"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransactionLayerOptions(ssip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(ssip.WithTransactionLayerLogger(slogger),
+			ssip.WithTransactionLayerUnhandledResponseHandler(func(r *ssip.Response) {
+				p.log.Debug().Str("response", r.Short()).Msg("response outside any transaction")
+			})),
 		sipgo.WithUserAgentTransportLayerOptions(ssip.WithTransportLayerLogger(slogger)))
 	if err != nil {
 		conn.Close()
