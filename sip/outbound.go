@@ -146,7 +146,6 @@ type OutboundCall struct {
 	target    string
 	media     *MediaSession
 	offered   []Codec
-	offerSDP  []byte
 	trunk     *Trunk
 
 	dlg        atomic.Pointer[sipgo.DialogClientSession]
@@ -228,7 +227,7 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 	}
 	c := &OutboundCall{
 		ua: u, req: req, sipCallID: uuid.NewString(), target: uriString(recipient),
-		media: media, offered: codecs, offerSDP: offer, trunk: trunk,
+		media: media, offered: codecs, trunk: trunk,
 		progress: make(chan Progress, 8), hangup: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.log = u.log.With().Str("callId", req.CallID).Str("sipCallId", c.sipCallID).Logger()
