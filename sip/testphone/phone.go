@@ -25,6 +25,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// ErrConfig is wrapped by configuration errors (bad reject code, missing
+// audio, unparsable media IP).
+var ErrConfig = errors.New("testphone: invalid config")
+
 // Config of a Phone.
 type Config struct {
 	// ListenAddr is the SIP UDP address, e.g. 127.0.0.1:5070 (port 0 picks one).
@@ -93,11 +97,11 @@ func New(cfg Config, log zerolog.Logger) (*Phone, error) {
 		cfg.Codecs = amdsip.DefaultCodecs
 	}
 	if cfg.Reject != 0 && (cfg.Reject < 400 || cfg.Reject > 699) {
-		return nil, fmt.Errorf("testphone: reject code %d: want 400..699", cfg.Reject)
+		return nil, fmt.Errorf("%w: reject code %d: want 400..699", ErrConfig, cfg.Reject)
 	}
 	if cfg.Audio != "" {
 		if _, err := os.Stat(cfg.Audio); err != nil {
-			return nil, fmt.Errorf("testphone: audio: %w", err)
+			return nil, fmt.Errorf("%w: audio: %w", ErrConfig, err)
 		}
 	}
 	return &Phone{cfg: cfg, log: log.With().Str("component", "testphone").Logger(),
@@ -117,7 +121,7 @@ func (p *Phone) Start(ctx context.Context) error {
 	if p.cfg.MediaIP != "" {
 		if p.mip, err = netip.ParseAddr(p.cfg.MediaIP); err != nil {
 			conn.Close()
-			return fmt.Errorf("testphone: media ip: %w", err)
+			return fmt.Errorf("%w: media ip: %w", ErrConfig, err)
 		}
 	} else if p.mip.IsUnspecified() {
 		p.mip = netip.MustParseAddr("127.0.0.1")
@@ -424,7 +428,7 @@ func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 func (p *Phone) audio(name string) ([]int16, error) {
 	path := p.cfg.Audio
 	if path == "" {
-		return nil, fmt.Errorf("testphone: no audio configured for %q", name)
+		return nil, fmt.Errorf("%w: no audio configured for %q", ErrConfig, name)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, name+".wav")

@@ -485,3 +485,12 @@ func tailString(s string, n int) string {
 	}
 	return s
 }
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []Config{{Reject: 200}, {Audio: "/nonexistent/audio"}} {
+		if _, err := New(cfg, zerolog.Nop()); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
