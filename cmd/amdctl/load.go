@@ -45,6 +45,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.MetricsURL, "engine-metrics", "", "amdd /metrics URL (default: --engine's host and port)")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", loadgen.DefaultMaxDuration, "stop (hang up and report) after this long")
 	fs.IntVar(&ringMs, "ring-ms", int(loadgen.DefaultRingDelay/time.Millisecond), "ring time before answering")
+	fs.DurationVar(&cfg.HoldAfterClip, "hold", loadgen.DefaultHoldAfterClip, "keep a decided call up this long after its clip ended (silence), so capacity runs hold calls longer than one greeting")
 	fs.IntVar(&cfg.Pacers, "pacers", 0, "RTP sender goroutines (0: one per CPU, at most 4)")
 	fs.BoolVar(&jsonOut, "json", false, "print one JSON object with the results")
 	fs.StringVar(&level, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
