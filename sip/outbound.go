@@ -462,7 +462,7 @@ func (c *OutboundCall) ackAndBye(dlg *sipgo.DialogClientSession) {
 		c.log.Warn().Err(err).Msg("ack failed")
 		return
 	}
-	if err := dlg.Bye(ctx); err != nil {
+	if err := c.bye(ctx, dlg); err != nil {
 		c.log.Warn().Err(err).Msg("bye failed")
 	}
 }
@@ -509,7 +509,7 @@ func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
 		c.emit(Progress{Kind: ProgressRemoteBye})
 	case <-c.hangup:
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultHangupTimeout)
-		err := dlg.Bye(ctx)
+		err := c.bye(ctx, dlg)
 		cancel()
 		if err != nil {
 			c.log.Warn().Err(err).Msg("bye failed")
@@ -517,6 +517,24 @@ func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
 		c.log.Info().Msg("hung up")
 		c.emit(Progress{Kind: ProgressEnded})
 	}
+}
+
+// bye sends BYE from the listening socket. sipgo's own BYE carries no local
+// address, so its transport may open a fresh ephemeral socket when the
+// callee's Contact differs from where it sent from; INVITE, ACK and CANCEL
+// all leave from the listener, and so must BYE.
+func (c *OutboundCall) bye(ctx context.Context, dlg *sipgo.DialogClientSession) error {
+	res := dlg.InviteResponse
+	if res == nil {
+		return dlg.Bye(ctx) // sipgo reports the missing response
+	}
+	recipient := dlg.InviteRequest.Recipient
+	if cont := res.Contact(); cont != nil {
+		recipient = cont.Address // the remote target (RFC 3261 §12.1.2)
+	}
+	bye := ssip.NewRequest(ssip.BYE, *recipient.Clone())
+	bye.Laddr = dlg.InviteRequest.Laddr
+	return dlg.WriteBye(ctx, bye) // dialog headers, route set and CSeq added there
 }
 
 // inDialog reports whether an in-dialog request from the callee carries

@@ -418,7 +418,12 @@ func (p *Phone) onInvite(req *ssip.Request, tx ssip.ServerTransaction) {
 	stopStream()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := dlg.Bye(ctx); err != nil {
+	// BYE to the caller's Contact, from our listening socket (sipgo's own
+	// Bye sets no local address and may open an ephemeral socket).
+	bye := ssip.NewRequest(ssip.BYE, req.Contact().Address)
+	bye.SetTransport(req.Transport())
+	bye.Laddr = ssip.Addr{IP: net.IP(p.addr.Addr().AsSlice()), Port: int(p.addr.Port())}
+	if err := dlg.WriteBye(ctx, bye); err != nil {
 		p.log.Warn().Err(err).Msg("bye")
 	}
 	rec.HungUp = true
