@@ -79,6 +79,12 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// One connection: SQLite takes one writer at a time anyway, and queueing
+	// in database/sql (bounded by each caller's context) replaces SQLite's
+	// busy-wait, which under a burst of dialouts on a loaded machine ran out
+	// its busy_timeout and failed requests with SQLITE_BUSY. busy_timeout
+	// still covers another process on the same file.
+	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, stmt := range schema {
