@@ -110,21 +110,20 @@ const (
 	toneBinHz     = float64(SampleRate) / toneWin
 	toneBlock     = 40 // 5 ms envelope block
 	toneBlockRing = 128
-	toneHist      = toneWin + FrameSamples - toneHop // samples kept for the two hop windows
-	toneRawRing   = 2048                             // raw samples kept for the onset search (256 ms)
-	toneLongWin   = 1024                             // long window of the dual-tone veto (128 ms, 7.8 Hz bins)
-	toneDCRate    = 0.05                             // per-frame weight of the DC offset's running mean
+	toneRawRing   = 2048 // raw samples kept for the FFT windows and the onset search (256 ms); a power of 2
+	toneLongWin   = 1024 // long window of the dual-tone veto (128 ms, 7.8 Hz bins)
+	toneDCRate    = 0.05 // per-frame weight of the DC offset's running mean
 )
 
 // ToneDetector recognises tones in 8 kHz audio, one 20 ms frame at a time. It
 // is not safe for concurrent use: one call's owner goroutine owns it.
 type ToneDetector struct {
-	fft  *fourier.FFT
+	fft  *toneFFT
 	hann [toneWin]float64
-	hist [toneHist]float64 // the newest samples, oldest first
-	seq  [toneWin]float64  // windowed copy handed to the FFT
-	coef []complex128      // toneBins coefficients, preallocated
-	pow  [toneBins]float64 // power spectrum of the current hop
+	pad  [FrameSamples]int16 // a short frame padded with silence
+	seq  [toneWin]float64    // windowed copy handed to the FFT
+	coef []complex128        // toneBins coefficients, preallocated
+	pow  [toneBins]float64   // power spectrum of the current hop
 
 	// Long-window FFT, run once per candidate run to veto close dual tones.
 	fftLong  *fourier.FFT
@@ -156,8 +155,7 @@ type ToneDetector struct {
 // further allocation happens while processing frames.
 func NewToneDetector() *ToneDetector {
 	t := &ToneDetector{
-		fft:      fourier.NewFFT(toneWin),
-		coef:     make([]complex128, toneBins),
+		fft:      newToneFFT(),
 		fftLong:  fourier.NewFFT(toneLongWin),
 		coefLong: make([]complex128, toneLongWin/2+1),
 	}
@@ -171,7 +169,6 @@ func NewToneDetector() *ToneDetector {
 
 // Reset forgets all audio and state, as for a new call; audio time restarts at 0.
 func (t *ToneDetector) Reset() {
-	t.hist = [toneHist]float64{}
 	t.blocks = [toneBlockRing]float64{}
 	t.raw = [toneRawRing]int16{}
 	t.dc = 0
@@ -200,24 +197,24 @@ func (t *ToneDetector) Stats() ToneStats { return t.stats }
 // FrameSamples is padded with silence and samples beyond FrameSamples are
 // ignored, so audio time always advances by exactly 20 ms per call.
 func (t *ToneDetector) Process(frame []int16) ToneResult {
-	if len(frame) > FrameSamples {
-		frame = frame[:FrameSamples]
+	if len(frame) < FrameSamples {
+		t.pad = [FrameSamples]int16{}
+		copy(t.pad[:], frame)
+		frame = t.pad[:]
 	}
-	// Slide the history and append the frame as float64.
-	copy(t.hist[:], t.hist[FrameSamples:])
-	dst := t.hist[toneHist-FrameSamples:]
-	for i := range dst {
-		var v int16
-		if i < len(frame) {
-			v = frame[i]
-		}
-		dst[i] = float64(v)
-		t.raw[(t.samples+int64(i))%toneRawRing] = v
+	frame = frame[:FrameSamples]
+	// The frame goes to the raw ring only; the FFT windows are built from
+	// it when a frame passes the pre-test (most never do).
+	at := int(t.samples & (toneRawRing - 1))
+	if n := copy(t.raw[at:], frame); n < FrameSamples {
+		copy(t.raw[:], frame[n:])
 	}
-	t.storeBlocks(dst)
+	var fs toneFrameSums
+	sumFrame(frame, &fs)
+	t.storeBlocks(&fs)
 
 	t.stats.Frames++
-	pre := tonePretest(dst)
+	pre := tonePretest(frame, &fs)
 	pass := pre.pass()
 	if pass {
 		t.stats.FFTFrames++
@@ -238,8 +235,7 @@ func (t *ToneDetector) Process(frame []int16) ToneResult {
 				hp = toneHopInfo{}
 			}
 		case pass:
-			off := toneHist - toneWin - (toneHopsFrame-1-h)*toneHop
-			hp = t.analyze(t.hist[off:off+toneWin], end)
+			hp = t.analyze(end)
 		}
 		t.last = hp
 		if t.trace != nil {
@@ -254,23 +250,18 @@ func (t *ToneDetector) Process(frame []int16) ToneResult {
 }
 
 // storeBlocks records the power (mean square around the channel's DC
-// offset) of each 5 ms block of the new frame.
-func (t *ToneDetector) storeBlocks(x []float64) {
+// offset) of each 5 ms block of the new frame, from its integer sums.
+func (t *ToneDetector) storeBlocks(fs *toneFrameSums) {
 	first := t.samples / toneBlock
 	// Track the channel's DC offset (a slow running mean, τ ≈ 0.4 s) and
 	// measure energy around it: a DC offset is not tone energy, while the
 	// slow wander of brown noise is (block means would hide it).
-	var mean float64
-	for _, v := range x {
-		mean += v
-	}
-	t.dc += (mean/float64(len(x)) - t.dc) * toneDCRate
-	for b := 0; b < FrameSamples/toneBlock; b++ {
-		var e float64
-		for _, v := range x[b*toneBlock : (b+1)*toneBlock] {
-			e += (v - t.dc) * (v - t.dc)
-		}
-		t.blocks[(first+int64(b))%toneBlockRing] = e / toneBlock
+	t.dc += (float64(fs.s)/FrameSamples - t.dc) * toneDCRate
+	dc := t.dc
+	for b := range fs.blockSum {
+		// Σ(x−dc)² = Σx² − 2dc·Σx + n·dc²
+		e := float64(fs.blockSumSq[b]) - 2*dc*float64(fs.blockSum[b]) + toneBlock*dc*dc
+		t.blocks[(first+int64(b))%toneBlockRing] = max(0, e) / toneBlock
 	}
 }
 

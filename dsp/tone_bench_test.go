@@ -1,13 +1,19 @@
 package dsp_test
 
 import (
+	"errors"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 
+	"github.com/amd-engine/amd/audiofile"
 	"github.com/amd-engine/amd/dsp"
+	"github.com/amd-engine/amd/fixtures"
 )
 
 // tsBenchFrames renders x into whole frames.
@@ -159,4 +165,59 @@ func BenchmarkNewToneDetector(b *testing.B) {
 	for b.Loop() {
 		_ = dsp.NewToneDetector()
 	}
+}
+
+// BenchmarkToneDetectorCorpus: the detector alone over the whole labelled
+// corpus through G.711 μ-law (real speech, music, noise, tones), the mix the
+// product's pipeline benchmark runs. One op is one 20 ms frame; fft_frac is
+// the share of frames that reached the spectral stage.
+func BenchmarkToneDetectorCorpus(b *testing.B) {
+	clips, err := fixtures.Corpus()
+	if errors.Is(err, fs.ErrNotExist) {
+		b.Skip("no corpus")
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	var frames [][]int16
+	starts := map[int]bool{} // frame index at which a clip starts
+	for _, c := range clips {
+		a, err := audiofile.Load(fixtures.ClipPath(c))
+		if err != nil {
+			b.Fatalf("%s: %v", c.File, err)
+		}
+		starts[len(frames)] = true
+		pcm := tsMulaw(a.Samples)
+		for i := 0; i+dsp.FrameSamples <= len(pcm); i += dsp.FrameSamples {
+			frames = append(frames, pcm[i:i+dsp.FrameSamples])
+		}
+	}
+	d := dsp.NewToneDetector()
+	var fft, all int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := tsCPUTime()
+	for i := 0; b.Loop(); i++ {
+		k := i % len(frames)
+		if starts[k] {
+			st := d.Stats()
+			fft, all = fft+st.FFTFrames, all+st.Frames
+			d.Reset()
+		}
+		d.Process(frames[k])
+	}
+	st := d.Stats()
+	fft, all = fft+st.FFTFrames, all+st.Frames
+	b.ReportMetric(float64(fft)/float64(max(1, all)), "fft_frac")
+	// CPU time (getrusage), so the team's concurrent builds do not skew it.
+	b.ReportMetric(float64((tsCPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu_ns/frame")
+}
+
+// tsCPUTime is the process's user+system CPU time.
+func tsCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,5 +1,7 @@
 package dsp
 
+import "math"
+
 // Test-only access to the tone detector's internals, for the external
 // dsp_test package's diagnostics and benchmarks.
 
@@ -33,5 +35,16 @@ func ToneTrace(x []int16) []ToneHopTrace {
 	return out
 }
 
-// TonePretestPass runs the pre-test alone on one frame.
-func TonePretestPass(frame []float64) bool { return tonePretest(frame).pass() }
+// TonePretestPass runs the pre-test alone on one frame (FrameSamples
+// samples, rounded and clipped to int16).
+func TonePretestPass(frame []float64) bool {
+	var x [FrameSamples]int16
+	for i := range x {
+		if i < len(frame) {
+			x[i] = int16(max(-32768, min(32767, math.Round(frame[i]))))
+		}
+	}
+	var fs toneFrameSums
+	sumFrame(x[:], &fs)
+	return tonePretest(x[:], &fs).pass()
+}

@@ -65,34 +65,68 @@ func (r tonePretestResult) pass() bool {
 			r.PeriodCV <= pretestStrictPeriodCV)
 }
 
-// tonePretest measures one frame. It stops early once the energy is below
-// the floor, which is the common case for silence.
-func tonePretest(x []float64) tonePretestResult {
+// toneFrameSums are the integer moments of one frame that the pre-test and
+// the envelope blocks both need, gathered in a single pass over the int16
+// samples. Integer sums are exact (160 samples of int16: |Σx²| < 2^38, the
+// scaled lag sums below < 2^53), so the mean-removed moments derived from
+// them equal the float computation's without a second pass.
+type toneFrameSums struct {
+	s          int64                           // Σx
+	q          int64                           // Σx²
+	p1, p2     int64                           // Σx[i]x[i-1], Σx[i]x[i-2]
+	blockSum   [FrameSamples / toneBlock]int64 // Σx per 5 ms block
+	blockSumSq [FrameSamples / toneBlock]int64 // Σx² per 5 ms block
+}
+
+// sumFrame gathers the frame's moments. x must hold FrameSamples samples.
+func sumFrame(x []int16, fs *toneFrameSums) {
+	x = x[:FrameSamples]
+	var p1, p2 int64
+	var prev1, prev2 int64
+	var s, q int64
+	for b := 0; b < FrameSamples/toneBlock; b++ {
+		var bs, bq int64
+		for _, v16 := range x[b*toneBlock : (b+1)*toneBlock] {
+			v := int64(v16)
+			bs += v
+			bq += v * v
+			p1 += v * prev1
+			p2 += v * prev2
+			prev2, prev1 = prev1, v
+		}
+		fs.blockSum[b], fs.blockSumSq[b] = bs, bq
+		s += bs
+		q += bq
+	}
+	fs.s, fs.q, fs.p1, fs.p2 = s, q, p1, p2
+}
+
+// tonePretest measures one frame (FrameSamples samples) from its moments
+// fs. It stops once the energy is below the floor, the common case for
+// silence, before looking at a single zero crossing.
+func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	var r tonePretestResult
-	n := len(x)
-	if n < 3 {
-		return r
-	}
-	// A channel's DC offset is no part of any tone: measure around the mean.
-	var m float64
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(n)
-	var r0, r1, r2, p1, p2 float64
-	for _, v := range x {
-		v -= m
-		r0 += v * v
-		r1 += v * p1
-		r2 += v * p2
-		p2, p1 = p1, v
-	}
-	r.MeanSquare = r0 / float64(n)
+	const n = FrameSamples
+	x = x[:n]
+	// A channel's DC offset is no part of any tone: measure around the mean
+	// m = S/n. With the frame's first/last samples a, b (the lag sums start
+	// at i = 1 and 2), the mean-removed autocorrelations scaled by n² are
+	//   n²r0 = n(nQ − S²)
+	//   n²r1 = n²P1 − nS(2S − x0 − x[n−1]) + (n−1)S²
+	//   n²r2 = n²P2 − nS(2S − x0 − x1 − x[n−2] − x[n−1]) + (n−2)S²
+	// exact in int64 for int16 input.
+	S := fs.s
+	x0, x1, xl1, xl2 := int64(x[0]), int64(x[1]), int64(x[n-1]), int64(x[n-2])
+	r0 := float64(n * (n*fs.q - S*S))
+	r.MeanSquare = r0 / (n * n * n)
 	if r.MeanSquare < pretestMinMeanSquare {
 		return r
 	}
+	r1 := float64(n*n*fs.p1 - n*S*(2*S-x0-xl1) + (n-1)*S*S)
+	r2 := float64(n*n*fs.p2 - n*S*(2*S-x0-x1-xl1-xl2) + (n-2)*S*S)
 
-	// Order-2 LPC via the normal equations.
+	// Order-2 LPC via the normal equations (the residual ratio is
+	// independent of the n² scale).
 	r.LPCError = 1
 	if den := r0*r0 - r1*r1; den > 0 {
 		a1 := r1 * (r0 - r2) / den
@@ -101,20 +135,25 @@ func tonePretest(x []float64) tonePretestResult {
 	}
 
 	// Upward crossings of +h after having been below −h, located by linear
-	// interpolation; their spacing is one period of the dominant tone.
+	// interpolation; their spacing is one period of the dominant tone. The
+	// thresholds m ± h become integer ones (x < m−h ⇔ x < ⌈m−h⌉ for integer
+	// x), so the loop over the samples compares integers only.
+	m := float64(S) / n
 	h := pretestHysteresis * math.Sqrt(r.MeanSquare)
+	lo := int32(math.Ceil(m - h))
+	hi := int32(math.Ceil(m + h))
 	armed := false
 	prevPos := -1.0
 	var sum, sumSq float64
 	for i := 1; i < n; i++ {
-		v := x[i] - m
-		if v < -h {
+		v := int32(x[i])
+		if v < lo {
 			armed = true
 			continue
 		}
-		if armed && v >= h {
-			p := x[i-1] - m
-			pos := float64(i-1) + (h-p)/(v-p)
+		if armed && v >= hi {
+			p := float64(x[i-1]) - m
+			pos := float64(i-1) + (h-p)/(float64(v)-m-p)
 			if prevPos >= 0 {
 				d := pos - prevPos
 				sum += d

@@ -92,19 +92,18 @@ type toneHopInfo struct {
 	steady bool
 }
 
-// analyze windows w (toneWin samples ending at absolute sample end), runs the
+// analyze windows the toneWin samples ending at absolute sample end (from
+// the raw ring; before the first sample the ring holds silence), runs the
 // FFT and classifies the hop.
-func (t *ToneDetector) analyze(w []float64, end int64) toneHopInfo {
+func (t *ToneDetector) analyze(end int64) toneHopInfo {
 	var hp toneHopInfo
-	for i, v := range w {
-		t.seq[i] = v * t.hann[i]
+	start := end - toneWin
+	for i := range t.seq {
+		t.seq[i] = float64(t.raw[(start+int64(i))&(toneRawRing-1)]) * t.hann[i]
 	}
-	t.fft.Coefficients(t.coef, t.seq[:])
+	t.fft.power(&t.seq, &t.pow, specLo, specHi)
 	var total float64
-	for k := specLo; k <= specHi; k++ {
-		c := t.coef[k]
-		p := real(c)*real(c) + imag(c)*imag(c)
-		t.pow[k] = p
+	for _, p := range t.pow[specLo : specHi+1] {
 		total += p
 	}
 	if total <= 0 {
