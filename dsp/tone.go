@@ -97,6 +97,7 @@ type ToneResult struct {
 type ToneStats struct {
 	Frames    int64 // frames processed
 	FFTFrames int64 // frames that passed the pre-test and were analysed with the FFT
+	FFTs      int64 // 256-point transforms run (one or two per analysed frame)
 }
 
 // Analysis geometry. A 256-point window (32 ms, 31.25 Hz bins) resolves the
@@ -220,11 +221,26 @@ func (t *ToneDetector) Process(frame []int16) ToneResult {
 		t.stats.FFTFrames++
 	}
 
+	// With nothing in progress, a hop can only matter by starting a run
+	// that the next hop continues, so the frame's latest hop is analysed
+	// first: if it is not tonal, the earlier hop's transform is skipped
+	// (speech frames that pass the pre-test cost one FFT, not two). A tone
+	// that starts within the frame makes the latest hop tonal.
+	var latest toneHopInfo
+	haveLatest, skipEarly := false, false
+	if pass && t.idle() {
+		latest, haveLatest = t.analyze(t.samples+FrameSamples), true
+		skipEarly = latest.class == hopNone
+	}
+
 	var res ToneResult
 	for h := 0; h < toneHopsFrame; h++ {
 		end := t.samples + int64((h+1)*toneHop)
 		var hp toneHopInfo
 		switch {
+		case pass && h == toneHopsFrame-1 && haveLatest:
+			hp = latest
+		case pass && h < toneHopsFrame-1 && skipEarly:
 		case pass && h < toneHopsFrame-1 && t.coasting():
 			// A confirmed tone is followed with one FFT per frame: the
 			// first hop repeats the last verdict, re-measuring only the
@@ -247,6 +263,12 @@ func (t *ToneDetector) Process(frame []int16) ToneResult {
 	}
 	t.samples += FrameSamples
 	return res
+}
+
+// idle reports whether no run, chain, SIT sequence or V.21 burst is in
+// progress, so a lone tonal hop could only start something new.
+func (t *ToneDetector) idle() bool {
+	return !t.run.open && !t.chain.valid && t.sit.stage == 0 && !t.v21.open
 }
 
 // storeBlocks records the power (mean square around the channel's DC

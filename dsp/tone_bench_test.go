@@ -193,7 +193,7 @@ func BenchmarkToneDetectorCorpus(b *testing.B) {
 		}
 	}
 	d := dsp.NewToneDetector()
-	var fft, all int64
+	var fft, all, ffts int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := tsCPUTime()
@@ -201,14 +201,15 @@ func BenchmarkToneDetectorCorpus(b *testing.B) {
 		k := i % len(frames)
 		if starts[k] {
 			st := d.Stats()
-			fft, all = fft+st.FFTFrames, all+st.Frames
+			fft, all, ffts = fft+st.FFTFrames, all+st.Frames, ffts+st.FFTs
 			d.Reset()
 		}
 		d.Process(frames[k])
 	}
 	st := d.Stats()
-	fft, all = fft+st.FFTFrames, all+st.Frames
+	fft, all, ffts = fft+st.FFTFrames, all+st.Frames, ffts+st.FFTs
 	b.ReportMetric(float64(fft)/float64(max(1, all)), "fft_frac")
+	b.ReportMetric(float64(ffts)/float64(max(1, all)), "ffts/frame")
 	// CPU time (getrusage), so the team's concurrent builds do not skew it.
 	b.ReportMetric(float64((tsCPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu_ns/frame")
 }

@@ -68,12 +68,11 @@ func (r tonePretestResult) pass() bool {
 // toneFrameSums are the integer moments of one frame that the pre-test and
 // the envelope blocks both need, gathered in a single pass over the int16
 // samples. Integer sums are exact (160 samples of int16: |Σx²| < 2^38, the
-// scaled lag sums below < 2^53), so the mean-removed moments derived from
-// them equal the float computation's without a second pass.
+// scaled lag sums in tonePretest < 2^53), so the mean-removed moments
+// derived from them equal a float computation's.
 type toneFrameSums struct {
 	s          int64                           // Σx
 	q          int64                           // Σx²
-	p1, p2     int64                           // Σx[i]x[i-1], Σx[i]x[i-2]
 	blockSum   [FrameSamples / toneBlock]int64 // Σx per 5 ms block
 	blockSumSq [FrameSamples / toneBlock]int64 // Σx² per 5 ms block
 }
@@ -81,8 +80,6 @@ type toneFrameSums struct {
 // sumFrame gathers the frame's moments. x must hold FrameSamples samples.
 func sumFrame(x []int16, fs *toneFrameSums) {
 	x = x[:FrameSamples]
-	var p1, p2 int64
-	var prev1, prev2 int64
 	var s, q int64
 	for b := 0; b < FrameSamples/toneBlock; b++ {
 		var bs, bq int64
@@ -90,20 +87,33 @@ func sumFrame(x []int16, fs *toneFrameSums) {
 			v := int64(v16)
 			bs += v
 			bq += v * v
-			p1 += v * prev1
-			p2 += v * prev2
-			prev2, prev1 = prev1, v
 		}
 		fs.blockSum[b], fs.blockSumSq[b] = bs, bq
 		s += bs
 		q += bq
 	}
-	fs.s, fs.q, fs.p1, fs.p2 = s, q, p1, p2
+	fs.s, fs.q = s, q
+}
+
+// lagSums returns Σx[i]x[i-1] and Σx[i]x[i-2] over the frame.
+func lagSums(x []int16) (p1, p2 int64) {
+	x = x[:FrameSamples]
+	prev1, prev2 := int64(x[1]), int64(x[0])
+	p1 = prev1 * prev2
+	for _, v16 := range x[2:] {
+		v := int64(v16)
+		p1 += v * prev1
+		p2 += v * prev2
+		prev2, prev1 = prev1, v
+	}
+	return p1, p2
 }
 
 // tonePretest measures one frame (FrameSamples samples) from its moments
-// fs. It stops once the energy is below the floor, the common case for
-// silence, before looking at a single zero crossing.
+// fs, cheapest evidence first: the energy floor (silence ends there), then
+// the whole-sample crossing periods (most speech and noise end there, with
+// LPCError left NaN: not measured), and only then the linear predictor and
+// the interpolated crossings.
 func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	var r tonePretestResult
 	const n = FrameSamples
@@ -122,8 +132,57 @@ func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	if r.MeanSquare < pretestMinMeanSquare {
 		return r
 	}
-	r1 := float64(n*n*fs.p1 - n*S*(2*S-x0-xl1) + (n-1)*S*S)
-	r2 := float64(n*n*fs.p2 - n*S*(2*S-x0-x1-xl1-xl2) + (n-2)*S*S)
+	r.LPCError = math.NaN()
+	// Upward crossings of +h after having been below −h; their spacing is
+	// one period of the dominant tone. The thresholds m ± h become integer
+	// ones (x < m−h ⇔ x < ⌈m−h⌉ for integer x), so the scan over the
+	// samples compares integers and only notes where crossings happen.
+	m := float64(S) / n
+	h := pretestHysteresis * math.Sqrt(r.MeanSquare)
+	lo := int32(math.Ceil(m - h))
+	hi := int32(math.Ceil(m + h))
+	var at [n / 2]uint8 // sample index of each crossing (≤ 1 per 2 samples)
+	k := 0
+	armed := false
+	for i := 1; i < n; i++ {
+		v := int32(x[i])
+		if v < lo {
+			armed = true
+		} else if armed && v >= hi {
+			at[k] = uint8(i)
+			k++
+			armed = false
+		}
+	}
+	if k < pretestMinPeriods+1 {
+		r.Periods = max(0, k-1)
+		return r
+	}
+	// Interpolation moves each crossing by less than one sample, so each
+	// period by less than one sample and the periods' standard deviation by
+	// at most one: whole-sample periods that are irregular (or a rate out
+	// of range) beyond that margin settle the frame without a division.
+	// Speech and noise mostly end here.
+	var isum, isq int64
+	for j := 1; j < k; j++ {
+		d := int64(at[j]) - int64(at[j-1])
+		isum += d
+		isq += d * d
+	}
+	np := float64(k - 1)
+	imean := float64(isum) / np
+	istd := math.Sqrt(math.Max(0, float64(isq)/np-imean*imean))
+	if istd-1 > pretestMaxPeriodCV*(imean+1)+pretestPeriodSlack ||
+		SampleRate/(imean+1) > pretestMaxHz || SampleRate/math.Max(imean-1, 1) < pretestMinHz {
+		r.Periods = k - 1
+		r.PeriodMean, r.PeriodStd = imean, istd
+		r.PeriodCV = istd / imean
+		r.FreqHz = SampleRate / imean
+		return r
+	}
+	p1, p2 := lagSums(x)
+	r1 := float64(n*n*p1 - n*S*(2*S-x0-xl1) + (n-1)*S*S)
+	r2 := float64(n*n*p2 - n*S*(2*S-x0-x1-xl1-xl2) + (n-2)*S*S)
 
 	// Order-2 LPC via the normal equations (the residual ratio is
 	// independent of the n² scale).
@@ -134,35 +193,20 @@ func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 		r.LPCError = math.Max(0, (r0-a1*r1-a2*r2)/r0)
 	}
 
-	// Upward crossings of +h after having been below −h, located by linear
-	// interpolation; their spacing is one period of the dominant tone. The
-	// thresholds m ± h become integer ones (x < m−h ⇔ x < ⌈m−h⌉ for integer
-	// x), so the loop over the samples compares integers only.
-	m := float64(S) / n
-	h := pretestHysteresis * math.Sqrt(r.MeanSquare)
-	lo := int32(math.Ceil(m - h))
-	hi := int32(math.Ceil(m + h))
-	armed := false
+	// Locate the crossings by linear interpolation between the samples
+	// either side of +h.
 	prevPos := -1.0
 	var sum, sumSq float64
-	for i := 1; i < n; i++ {
-		v := int32(x[i])
-		if v < lo {
-			armed = true
-			continue
+	for _, i := range at[:k] {
+		p := float64(x[i-1]) - m
+		pos := float64(i-1) + (h-p)/(float64(x[i])-m-p)
+		if prevPos >= 0 {
+			d := pos - prevPos
+			sum += d
+			sumSq += d * d
+			r.Periods++
 		}
-		if armed && v >= hi {
-			p := float64(x[i-1]) - m
-			pos := float64(i-1) + (h-p)/(float64(v)-m-p)
-			if prevPos >= 0 {
-				d := pos - prevPos
-				sum += d
-				sumSq += d * d
-				r.Periods++
-			}
-			prevPos = pos
-			armed = false
-		}
+		prevPos = pos
 	}
 	if r.Periods > 0 {
 		mean := sum / float64(r.Periods)

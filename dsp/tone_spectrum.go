@@ -101,6 +101,7 @@ func (t *ToneDetector) analyze(end int64) toneHopInfo {
 	for i := range t.seq {
 		t.seq[i] = float64(t.raw[(start+int64(i))&(toneRawRing-1)]) * t.hann[i]
 	}
+	t.stats.FFTs++
 	t.fft.power(&t.seq, &t.pow, specLo, specHi)
 	var total float64
 	for _, p := range t.pow[specLo : specHi+1] {
