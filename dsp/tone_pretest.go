@@ -82,12 +82,17 @@ func sumFrame(x []int16, fs *toneFrameSums) {
 	x = x[:FrameSamples]
 	var s, q int64
 	for b := 0; b < FrameSamples/toneBlock; b++ {
-		var bs, bq int64
-		for _, v16 := range x[b*toneBlock : (b+1)*toneBlock] {
-			v := int64(v16)
-			bs += v
-			bq += v * v
+		// Two independent accumulator pairs halve the add chains.
+		var bs0, bq0, bs1, bq1 int64
+		blk := x[b*toneBlock : (b+1)*toneBlock : (b+1)*toneBlock]
+		for j := 0; j+1 < len(blk); j += 2 {
+			v0, v1 := int64(blk[j]), int64(blk[j+1])
+			bs0 += v0
+			bq0 += v0 * v0
+			bs1 += v1
+			bq1 += v1 * v1
 		}
+		bs, bq := bs0+bs1, bq0+bq1
 		fs.blockSum[b], fs.blockSumSq[b] = bs, bq
 		s += bs
 		q += bq
@@ -141,21 +146,23 @@ func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	h := pretestHysteresis * math.Sqrt(r.MeanSquare)
 	lo := int32(math.Ceil(m - h))
 	hi := int32(math.Ceil(m + h))
-	var at [n / 2]uint8 // sample index of each crossing (≤ 1 per 2 samples)
-	k := 0
-	armed := false
-	for i := 1; i < n; i++ {
-		v := int32(x[i])
-		if v < lo {
-			armed = true
-		} else if armed && v >= hi {
-			at[k] = uint8(i)
-			k++
-			armed = false
-		}
+	// The scan is branch-free: on speech and noise the crossings come at
+	// unpredictable samples, and mispredicted branches cost more than the
+	// arithmetic. armed and the masks are 0 or −1; a sample below −h arms,
+	// one at or above +h fires if armed (and disarms).
+	var at [128]uint8 // sample index of each crossing (≤ 79: one per 2 samples)
+	k := int32(0)
+	armed := int32(0)
+	for i, v16 := range x[1:] {
+		v := int32(v16)
+		below := (v - lo) >> 31    // −1 when v < lo
+		above := ^((v - hi) >> 31) // −1 when v ≥ hi
+		at[k&127] = uint8(i + 1)
+		k -= armed & above
+		armed = below | (armed &^ above)
 	}
 	if k < pretestMinPeriods+1 {
-		r.Periods = max(0, k-1)
+		r.Periods = max(0, int(k)-1)
 		return r
 	}
 	// Interpolation moves each crossing by less than one sample, so each
@@ -164,7 +171,7 @@ func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	// of range) beyond that margin settle the frame without a division.
 	// Speech and noise mostly end here.
 	var isum, isq int64
-	for j := 1; j < k; j++ {
+	for j := int32(1); j < k; j++ {
 		d := int64(at[j]) - int64(at[j-1])
 		isum += d
 		isq += d * d
@@ -174,7 +181,7 @@ func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	istd := math.Sqrt(math.Max(0, float64(isq)/np-imean*imean))
 	if istd-1 > pretestMaxPeriodCV*(imean+1)+pretestPeriodSlack ||
 		SampleRate/(imean+1) > pretestMaxHz || SampleRate/math.Max(imean-1, 1) < pretestMinHz {
-		r.Periods = k - 1
+		r.Periods = int(k) - 1
 		r.PeriodMean, r.PeriodStd = imean, istd
 		r.PeriodCV = istd / imean
 		r.FreqHz = SampleRate / imean
