@@ -11,7 +11,8 @@
 # Environment: AUDIO (clip dir, default fixtures/corpus), HOLD (silence kept
 # after each clip, default 5s), CALLS_PER_SLOT (calls = concurrency × this,
 # default 2), PPROF=1 (profile amdd's CPU for 20 s mid-run into
-# OUT_DIR/cpu-<codec>-<c>.pprof), NOTE (free text recorded with each line).
+# OUT_DIR/cpu-<codec>-<c>.pprof, and its heap at the start of that window
+# into heap-<codec>-<c>.pprof), NOTE (free text recorded with each line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 codec=${1:?usage: capacity.sh pcmu|pcma|opus CONCURRENCY...}
@@ -39,7 +40,8 @@ for c in "$@"; do
 	for _ in $(seq 50); do curl -fs http://127.0.0.1:28081/healthz >/dev/null && break; sleep 0.1; done
 	if [ "${PPROF:-}" = 1 ]; then
 		# Profile the middle of the run: after the ramp, while every slot is busy.
-		( sleep 15; curl -fs -o "$out_dir/cpu-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/profile?seconds=20" ) &
+		( sleep 15; curl -fs -o "$out_dir/heap-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/heap"
+		  curl -fs -o "$out_dir/cpu-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/profile?seconds=20" ) &
 		prof=$!
 	fi
 	load1=$(cut -d' ' -f1 /proc/loadavg)
