@@ -44,6 +44,11 @@ type Result struct {
 	Codec       string `json:"codec"`
 	Concurrency int    `json:"concurrency"`
 	PeakCalls   int    `json:"peakCalls"`
+	// MeanCalls is the average number of answered calls up over the run
+	// (sampled every 250 ms); EngineCPUPerCallPct is EngineCPUPercent over
+	// it: what one call costs the engine, ramp-up and tail included fairly.
+	MeanCalls           float64 `json:"meanCalls"`
+	EngineCPUPerCallPct float64 `json:"engineCpuPerCallPct"`
 	// EventLagMaxMs is the worst decision's lag; LagSamples how many
 	// decisions had a lag measured.
 	EventLagMaxMs float64 `json:"eventLagMaxMs"`
@@ -179,9 +184,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// live is the number of answered calls up; the sampler reads it.
 	var live atomic.Int64
+	var finishedRun atomic.Bool
 	var peakRSS, rssAtPeak atomic.Int64
-	var peakLive atomic.Int64
-	if pid > 0 {
+	var peakLive, liveSum, liveSamples atomic.Int64
+	{
 		bgWG.Add(1)
 		go func() {
 			defer bgWG.Done()
@@ -192,6 +198,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				case <-bg.Done():
 					return
 				case <-t.C:
+				}
+				if !finishedRun.Load() {
+					liveSum.Add(live.Load())
+					liveSamples.Add(1)
+				}
+				if pid <= 0 {
+					continue
 				}
 				s, err := ReadProc(pid)
 				if err != nil {
@@ -414,6 +427,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.RTPSent += c.cs.packets.Load()
 	}
 	elapsed := time.Since(start)
+	finishedRun.Store(true)
+	if n := liveSamples.Load(); n > 0 {
+		res.MeanCalls = float64(liveSum.Load()) / float64(n)
+	}
 	res.DurationS = elapsed.Seconds()
 	res.GeneratorCPUPercent = 100 * (processCPU() - cpu0).Seconds() / elapsed.Seconds()
 	for _, p := range pacers {
@@ -442,6 +459,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		} else {
 			res.EngineCPUPercent = 100 * (end.CPU - base.CPU).Seconds() / end.At.Sub(base.At).Seconds()
 			res.EngineRSSMiB = float64(max(peakRSS.Load(), end.RSSKiB)) / 1024
+			if res.MeanCalls > 0 {
+				res.EngineCPUPerCallPct = res.EngineCPUPercent / res.MeanCalls
+			}
 			if n := peakLive.Load(); n > 0 {
 				res.RSSPerCallKiB = float64(rssAtPeak.Load()-base.RSSKiB) / float64(n)
 			}

@@ -174,14 +174,15 @@ func draw(runs []Run, dir string) error {
 // writeTable prints every run as a Markdown table row.
 func writeTable(w io.Writer, runs []Run) {
 	m, codecs := byCodec(runs)
-	fmt.Fprintln(w, "| codec | concurrency | calls | answered | decided | correct | refused | rtp lost | lag p50 ms | lag p99 ms | engine CPU % | generator CPU % | engine RSS MiB | RSS/call KiB | load1 | pass |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| codec | concurrency | mean up | calls | answered | decided | correct | refused | rtp lost | lag p50 ms | lag p99 ms | engine CPU % | CPU/call % | generator CPU % | engine RSS MiB | RSS/call KiB | load1 | pass |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, c := range codecs {
 		for _, run := range m[c] {
 			r := run.Result
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f | %.2f | %s |\n",
-				r.Codec, r.Concurrency, r.Calls, r.Answered, r.Decided, r.Correct, r.Refused, r.RTPLostAtEngine,
-				r.EventLagP50Ms, r.EventLagP99Ms, r.EngineCPUPercent, r.GeneratorCPUPercent, r.EngineRSSMiB, r.RSSPerCallKiB, run.Load1, verdict(r))
+			fmt.Fprintf(w, "| %s | %d | %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.3f | %.0f | %.0f | %.0f | %.2f | %s |\n",
+				r.Codec, r.Concurrency, r.MeanCalls, r.Calls, r.Answered, r.Decided, r.Correct, r.Refused, r.RTPLostAtEngine,
+				r.EventLagP50Ms, r.EventLagP99Ms, r.EngineCPUPercent, r.EngineCPUPerCallPct, r.GeneratorCPUPercent,
+				r.EngineRSSMiB, r.RSSPerCallKiB, run.Load1, verdict(r))
 		}
 	}
 }
