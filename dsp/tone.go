@@ -109,8 +109,8 @@ const (
 	toneHopsFrame = FrameSamples / toneHop
 	toneBins      = toneWin/2 + 1
 	toneBinHz     = float64(SampleRate) / toneWin
-	toneBlock     = 40 // 5 ms envelope block
-	toneBlockRing = 128
+	toneBlock     = 40   // 5 ms envelope block
+	toneBlockRing = 128  // a power of 2
 	toneRawRing   = 2048 // raw samples kept for the FFT windows and the onset search (256 ms); a power of 2
 	toneLongWin   = 1024 // long window of the dual-tone veto (128 ms, 7.8 Hz bins)
 	toneDCRate    = 0.05 // per-frame weight of the DC offset's running mean
@@ -278,12 +278,13 @@ func (t *ToneDetector) storeBlocks(fs *toneFrameSums) {
 	// Track the channel's DC offset (a slow running mean, τ ≈ 0.4 s) and
 	// measure energy around it: a DC offset is not tone energy, while the
 	// slow wander of brown noise is (block means would hide it).
-	t.dc += (float64(fs.s)/FrameSamples - t.dc) * toneDCRate
+	// (Multiplications by reciprocals: a division costs ~15 cycles.)
+	t.dc += (float64(fs.s)*(1.0/FrameSamples) - t.dc) * toneDCRate
 	dc := t.dc
 	for b := range fs.blockSum {
 		// Σ(x−dc)² = Σx² − 2dc·Σx + n·dc²
 		e := float64(fs.blockSumSq[b]) - 2*dc*float64(fs.blockSum[b]) + toneBlock*dc*dc
-		t.blocks[(first+int64(b))%toneBlockRing] = max(0, e) / toneBlock
+		t.blocks[(first+int64(b))&(toneBlockRing-1)] = max(0, e) * (1.0 / toneBlock)
 	}
 }
 
@@ -294,7 +295,7 @@ func (t *ToneDetector) blockEnergy(b int64) float64 {
 	if b < 0 || b > newest || newest-b >= toneBlockRing {
 		return -1
 	}
-	return t.blocks[b%toneBlockRing]
+	return t.blocks[b&(toneBlockRing-1)]
 }
 
 // samplesToMs converts an absolute sample index to audio milliseconds.

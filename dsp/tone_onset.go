@@ -66,7 +66,7 @@ func (t *ToneDetector) refineOnset(firstEnd, now int64, f, slope float64) int64 
 func (t *ToneDetector) goertzelShare(s int64, coef float64) float64 {
 	var s1, s2, e float64
 	for i := int64(0); i < toneBlock; i++ {
-		x := float64(t.raw[(s+i)%toneRawRing]) - t.dc // a DC offset is not the tone's
+		x := float64(t.raw[(s+i)&(toneRawRing-1)]) - t.dc // a DC offset is not the tone's
 		e += x * x
 		s0 := x + coef*s1 - s2
 		s2, s1 = s1, s0

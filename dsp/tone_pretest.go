@@ -82,22 +82,50 @@ func sumFrame(x []int16, fs *toneFrameSums) {
 	x = x[:FrameSamples]
 	var s, q int64
 	for b := 0; b < FrameSamples/toneBlock; b++ {
-		// Two independent accumulator pairs halve the add chains.
-		var bs0, bq0, bs1, bq1 int64
+		// Four independent accumulators shorten the add chains; a block's
+		// sum fits in int32 (40·2^15), its sum of squares does not.
+		var bs0, bs1 int32
+		var bq0, bq1, bq2, bq3 int64
 		blk := x[b*toneBlock : (b+1)*toneBlock : (b+1)*toneBlock]
-		for j := 0; j+1 < len(blk); j += 2 {
-			v0, v1 := int64(blk[j]), int64(blk[j+1])
-			bs0 += v0
-			bq0 += v0 * v0
-			bs1 += v1
-			bq1 += v1 * v1
+		for j := 0; j+3 < len(blk); j += 4 {
+			v0, v1, v2, v3 := int32(blk[j]), int32(blk[j+1]), int32(blk[j+2]), int32(blk[j+3])
+			bs0 += v0 + v1
+			bs1 += v2 + v3
+			bq0 += int64(v0 * v0)
+			bq1 += int64(v1 * v1)
+			bq2 += int64(v2 * v2)
+			bq3 += int64(v3 * v3)
 		}
-		bs, bq := bs0+bs1, bq0+bq1
+		bs, bq := int64(bs0+bs1), bq0+bq1+bq2+bq3
 		fs.blockSum[b], fs.blockSumSq[b] = bs, bq
 		s += bs
 		q += bq
 	}
 	fs.s, fs.q = s, q
+}
+
+// crossings notes in at the index of each sample of x (after the first)
+// at or above hi reached after one below lo, and returns how many. It is
+// its own small function so that its loop keeps everything in registers
+// (inlined into tonePretest it spilled to the stack every sample). The scan
+// is branch-free: on speech and noise the crossings come at unpredictable
+// samples, and mispredicted branches cost more than the arithmetic. armed
+// and the masks are 0 or −1; a sample below lo arms, one at or above hi
+// fires if armed (and disarms).
+//
+//go:noinline
+func crossings(x []int16, lo, hi int32, at *[128]uint8) int32 {
+	k := int32(0)
+	armed := int32(0)
+	for i, v16 := range x[1:] {
+		v := int32(v16)
+		below := (v - lo) >> 31    // −1 when v < lo
+		above := ^((v - hi) >> 31) // −1 when v ≥ hi
+		at[k&127] = uint8(i + 1)
+		k -= armed & above
+		armed = below | (armed &^ above)
+	}
+	return k
 }
 
 // lagSums returns Σx[i]x[i-1] and Σx[i]x[i-2] over the frame.
@@ -146,21 +174,8 @@ func tonePretest(x []int16, fs *toneFrameSums) tonePretestResult {
 	h := pretestHysteresis * math.Sqrt(r.MeanSquare)
 	lo := int32(math.Ceil(m - h))
 	hi := int32(math.Ceil(m + h))
-	// The scan is branch-free: on speech and noise the crossings come at
-	// unpredictable samples, and mispredicted branches cost more than the
-	// arithmetic. armed and the masks are 0 or −1; a sample below −h arms,
-	// one at or above +h fires if armed (and disarms).
 	var at [128]uint8 // sample index of each crossing (≤ 79: one per 2 samples)
-	k := int32(0)
-	armed := int32(0)
-	for i, v16 := range x[1:] {
-		v := int32(v16)
-		below := (v - lo) >> 31    // −1 when v < lo
-		above := ^((v - hi) >> 31) // −1 when v ≥ hi
-		at[k&127] = uint8(i + 1)
-		k -= armed & above
-		armed = below | (armed &^ above)
-	}
+	k := crossings(x, lo, hi, &at)
 	if k < pretestMinPeriods+1 {
 		r.Periods = max(0, int(k)-1)
 		return r

@@ -268,7 +268,7 @@ func (t *ToneDetector) dualTone(f float64, onset, end int64) bool {
 	}
 	for i := int64(0); i < n; i++ {
 		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
-		t.seqLong[i] = w * float64(t.raw[(end-n+i)%toneRawRing])
+		t.seqLong[i] = w * float64(t.raw[(end-n+i)&(toneRawRing-1)])
 	}
 	t.fftLong.Coefficients(t.coefLong, t.seqLong[:])
 	binHz := float64(SampleRate) / toneLongWin
