@@ -1,6 +1,9 @@
 package dsp
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // The pre-test decides, in well under a microsecond per frame, whether a
 // frame could hold a tone at all, so the FFT is spent only where it can
@@ -81,22 +84,8 @@ type toneFrameSums struct {
 func sumFrame(x []int16, fs *toneFrameSums) {
 	x = x[:FrameSamples]
 	var s, q int64
-	for b := 0; b < FrameSamples/toneBlock; b++ {
-		// Four independent accumulators shorten the add chains; a block's
-		// sum fits in int32 (40·2^15), its sum of squares does not.
-		var bs0, bs1 int32
-		var bq0, bq1, bq2, bq3 int64
-		blk := x[b*toneBlock : (b+1)*toneBlock : (b+1)*toneBlock]
-		for j := 0; j+3 < len(blk); j += 4 {
-			v0, v1, v2, v3 := int32(blk[j]), int32(blk[j+1]), int32(blk[j+2]), int32(blk[j+3])
-			bs0 += v0 + v1
-			bs1 += v2 + v3
-			bq0 += int64(v0 * v0)
-			bq1 += int64(v1 * v1)
-			bq2 += int64(v2 * v2)
-			bq3 += int64(v3 * v3)
-		}
-		bs, bq := int64(bs0+bs1), bq0+bq1+bq2+bq3
+	for b := range fs.blockSum {
+		bs, bq := sumBlock((*[toneBlock]int16)(x[b*toneBlock:]))
 		fs.blockSum[b], fs.blockSumSq[b] = bs, bq
 		s += bs
 		q += bq
@@ -104,26 +93,66 @@ func sumFrame(x []int16, fs *toneFrameSums) {
 	fs.s, fs.q = s, q
 }
 
-// crossings notes in at the index of each sample of x (after the first)
-// at or above hi reached after one below lo, and returns how many. It is
-// its own small function so that its loop keeps everything in registers
-// (inlined into tonePretest it spilled to the stack every sample). The scan
-// is branch-free: on speech and noise the crossings come at unpredictable
-// samples, and mispredicted branches cost more than the arithmetic. armed
-// and the masks are 0 or −1; a sample below lo arms, one at or above hi
-// fires if armed (and disarms).
+// sumBlock returns Σx and Σx² of one 5 ms block. Four independent
+// accumulators shorten the add chains; the block's sum fits in int32
+// (40·2^15), its sum of squares does not. A function of its own, so its
+// loop keeps everything in registers.
 //
 //go:noinline
+func sumBlock(blk *[toneBlock]int16) (s, q int64) {
+	var s0, s1 int32
+	var q0, q1, q2, q3 int64
+	for j := 0; j < toneBlock; j += 4 {
+		v0, v1, v2, v3 := int32(blk[j]), int32(blk[j+1]), int32(blk[j+2]), int32(blk[j+3])
+		s0 += v0 + v1
+		s1 += v2 + v3
+		q0 += int64(v0 * v0)
+		q1 += int64(v1 * v1)
+		q2 += int64(v2 * v2)
+		q3 += int64(v3 * v3)
+	}
+	return int64(s0 + s1), q0 + q1 + q2 + q3
+}
+
+// crossings notes in at the index of each sample of x (after the first)
+// at or above hi reached after one below lo, and returns how many.
+//
+// It is branch-free and has no per-sample dependency chain: on speech and
+// noise the crossings come at unpredictable samples, so a branchy scan
+// mispredicts, and a sequential armed/fire state machine is a chain of
+// dependent operations per sample. Instead each 64-sample word gets two
+// bit masks, B (below lo) and A (at or above hi), built independently per
+// sample. With M = ^A, the samples through which an armed state persists,
+// the sum M + B (+ the previous word's carry) carries from the first B of
+// each run of M to the A that ends it: its bits at A positions are exactly
+// the firing crossings, and its carry out is the armed state at the end of
+// the word.
 func crossings(x []int16, lo, hi int32, at *[128]uint8) int32 {
+	x = x[:FrameSamples]
 	k := int32(0)
-	armed := int32(0)
-	for i, v16 := range x[1:] {
-		v := int32(v16)
-		below := (v - lo) >> 31    // −1 when v < lo
-		above := ^((v - hi) >> 31) // −1 when v ≥ hi
-		at[k&127] = uint8(i + 1)
-		k -= armed & above
-		armed = below | (armed &^ above)
+	carry := uint64(0)
+	for w := 0; w < FrameSamples; w += 64 {
+		n := min(64, FrameSamples-w)
+		var below, above uint64
+		for j, v16 := range x[w : w+n] {
+			v := int32(v16)
+			below |= uint64(uint32(v-lo)>>31) << j
+			above |= uint64(uint32(hi-1-v)>>31) << j
+		}
+		if w == 0 {
+			// The first sample neither arms nor fires.
+			below &^= 1
+			above &^= 1
+		}
+		var sum uint64
+		sum, carry = bits.Add64(^above, below, carry)
+		for e := sum & above; e != 0; e &= e - 1 {
+			at[k&127] = uint8(w + bits.TrailingZeros64(e))
+			k++
+		}
+		if n < 64 {
+			break
+		}
 	}
 	return k
 }
