@@ -16,17 +16,21 @@ const (
 )
 
 type toneFFT struct {
-	re, im   [toneFFTHalf]float64
-	twr, twi [toneFFTHalf / 2]float64 // e^{−2πi m/128}
+	re, im [toneFFTHalf]float64
+	// Twiddles stage by stage: the stage of butterfly span h uses
+	// twr/twi[h+j] = e^{−2πi j/(2h)}, j < h, read in order.
+	twr, twi [toneFFTHalf]float64
 	spr, spi [toneFFTHalf + 1]float64 // e^{−2πi k/256}, for the real split
 	rev      [toneFFTHalf]uint8       // 7-bit bit reversal
 }
 
 func newToneFFT() *toneFFT {
 	f := &toneFFT{}
-	for m := range f.twr {
-		a := -2 * math.Pi * float64(m) / toneFFTHalf
-		f.twr[m], f.twi[m] = math.Cos(a), math.Sin(a)
+	for h := 1; h < toneFFTHalf; h <<= 1 {
+		for j := 0; j < h; j++ {
+			a := -math.Pi * float64(j) / float64(h)
+			f.twr[h+j], f.twi[h+j] = math.Cos(a), math.Sin(a)
+		}
 	}
 	for k := range f.spr {
 		a := -2 * math.Pi * float64(k) / toneWin
@@ -52,24 +56,35 @@ func (f *toneFFT) power(x *[toneWin]float64, pow *[toneBins]float64, lo, hi int)
 		j := f.rev[m] & (toneFFTHalf - 1)
 		re[j], im[j] = x[2*m], x[2*m+1]
 	}
-	// First stage (twiddle 1) on its own: no multiplications.
-	for a := 0; a < toneFFTHalf; a += 2 {
-		ar, ai, br, bi := re[a], im[a], re[a+1], im[a+1]
-		re[a], im[a], re[a+1], im[a+1] = ar+br, ai+bi, ar-br, ai-bi
+	// The first two stages (twiddles 1 and −i) as one radix-4 step: no
+	// multiplications.
+	for a := 0; a < toneFFTHalf; a += 4 {
+		r0, i0, r1, i1 := re[a], im[a], re[a+1], im[a+1]
+		r2, i2, r3, i3 := re[a+2], im[a+2], re[a+3], im[a+3]
+		// size 2
+		ar, ai, br, bi := r0+r1, i0+i1, r0-r1, i0-i1
+		cr, ci, dr, di := r2+r3, i2+i3, r2-r3, i2-i3
+		// size 4: (a, c) with twiddle 1, (b, d) with twiddle −i
+		re[a], im[a] = ar+cr, ai+ci
+		re[a+2], im[a+2] = ar-cr, ai-ci
+		re[a+1], im[a+1] = br+di, bi-dr
+		re[a+3], im[a+3] = br-di, bi+dr
 	}
-	for size := 4; size <= toneFFTHalf; size <<= 1 {
-		half := size >> 1
-		step := toneFFTHalf / size
-		for start := 0; start < toneFFTHalf; start += size {
-			for j := 0; j < half; j++ {
-				wr, wi := f.twr[(j*step)&(toneFFTHalf/2-1)], f.twi[(j*step)&(toneFFTHalf/2-1)]
-				a := (start + j) & (toneFFTHalf - 1)
-				b := (a + half) & (toneFFTHalf - 1)
-				tr := wr*re[b] - wi*im[b]
-				ti := wr*im[b] + wi*re[b]
-				re[b], im[b] = re[a]-tr, im[a]-ti
-				re[a] += tr
-				im[a] += ti
+	for half := 4; half < toneFFTHalf; half <<= 1 {
+		twr := f.twr[half : 2*half : 2*half]
+		twi := f.twi[half : 2*half : 2*half]
+		for start := 0; start < toneFFTHalf; start += 2 * half {
+			lo := re[start : start+half : start+half]
+			loi := im[start : start+half : start+half]
+			hi := re[start+half : start+2*half : start+2*half]
+			hii := im[start+half : start+2*half : start+2*half]
+			for j := range lo {
+				wr, wi := twr[j], twi[j]
+				tr := wr*hi[j] - wi*hii[j]
+				ti := wr*hii[j] + wi*hi[j]
+				hi[j], hii[j] = lo[j]-tr, loi[j]-ti
+				lo[j] += tr
+				loi[j] += ti
 			}
 		}
 	}
