@@ -93,25 +93,24 @@ func sumFrame(x []int16, fs *toneFrameSums) {
 	fs.s, fs.q = s, q
 }
 
-// sumBlock returns Σx and Σx² of one 5 ms block. Four independent
-// accumulators shorten the add chains; the block's sum fits in int32
-// (40·2^15), its sum of squares does not. A function of its own, so its
-// loop keeps everything in registers.
+// sumBlock returns Σx and Σx² of one 5 ms block. Two squares of int16 add
+// up to at most 2^31, which fits a uint32, so pairs are summed before
+// widening: half the 64-bit adds, no sign extensions. Independent
+// accumulators shorten the add chains. A function of its own, so its loop
+// keeps everything in registers.
 //
 //go:noinline
 func sumBlock(blk *[toneBlock]int16) (s, q int64) {
 	var s0, s1 int32
-	var q0, q1, q2, q3 int64
+	var q0, q1 uint64
 	for j := 0; j < toneBlock; j += 4 {
 		v0, v1, v2, v3 := int32(blk[j]), int32(blk[j+1]), int32(blk[j+2]), int32(blk[j+3])
 		s0 += v0 + v1
 		s1 += v2 + v3
-		q0 += int64(v0 * v0)
-		q1 += int64(v1 * v1)
-		q2 += int64(v2 * v2)
-		q3 += int64(v3 * v3)
+		q0 += uint64(uint32(v0*v0) + uint32(v1*v1))
+		q1 += uint64(uint32(v2*v2) + uint32(v3*v3))
 	}
-	return int64(s0 + s1), q0 + q1 + q2 + q3
+	return int64(s0 + s1), int64(q0 + q1)
 }
 
 // crossings notes in at the index of each sample of x (after the first)

@@ -97,9 +97,14 @@ type toneHopInfo struct {
 // FFT and classifies the hop.
 func (t *ToneDetector) analyze(end int64) toneHopInfo {
 	var hp toneHopInfo
-	start := end - toneWin
-	for i := range t.seq {
-		t.seq[i] = float64(t.raw[(start+int64(i))&(toneRawRing-1)]) * t.hann[i]
+	// The window is at most two contiguous runs of the ring.
+	at := int((end - toneWin) & (toneRawRing - 1))
+	n := min(toneWin, toneRawRing-at)
+	for i, v := range t.raw[at : at+n] {
+		t.seq[i] = float64(v) * t.hann[i]
+	}
+	for i, v := range t.raw[:toneWin-n] {
+		t.seq[n+i] = float64(v) * t.hann[n+i]
 	}
 	t.stats.FFTs++
 	t.fft.power(&t.seq, &t.pow, specLo, specHi)
