@@ -230,9 +230,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	dialCtx, stopDialing := context.WithCancel(runCtx)
 	defer stopDialing()
 	var dialWG sync.WaitGroup
+	dialerDone := make(chan struct{})
 	dialWG.Add(1)
 	go func() {
 		defer dialWG.Done()
+		defer close(dialerDone)
 		var gap time.Duration
 		if cfg.CPS > 0 {
 			gap = time.Duration(float64(time.Second) / cfg.CPS)
@@ -328,6 +330,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var drainUntil <-chan time.Time
 	events := client.Events()
 	runDone := runCtx.Done()
+	dialerExit := (<-chan struct{})(dialerDone)
+	dialerExited := false
 	for done < cfg.Calls && runErr == nil {
 		select {
 		case c := <-pending:
@@ -416,7 +420,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			drainUntil = time.After(10 * time.Second)
 		case <-drainUntil:
 			runErr = ErrMaxDuration
+		case <-dialerExit:
+			dialerExit, dialerExited = nil, true
 		}
+		if drainUntil != nil && dialerExited && len(calls) == 0 && runErr == nil {
+			// Every call placed has ended; the rest were never dialled.
+			runErr = ErrMaxDuration
+		}
+	}
+	select {
+	case <-client.Done():
+		// The engine closed the channel (shut down, or dropped us as a
+		// slow consumer) even if every call got accounted for.
+		if runErr == nil {
+			runErr = fmt.Errorf("%w: %w", ErrEngineLost, client.Err())
+		}
+	default:
 	}
 	if done < cfg.Calls && ctx.Err() != nil {
 		runErr = fmt.Errorf("loadgen: interrupted: %w", ctx.Err())
