@@ -132,12 +132,7 @@ func crossings(x []int16, lo, hi int32, at *[128]uint8) int32 {
 	carry := uint64(0)
 	for w := 0; w < FrameSamples; w += 64 {
 		n := min(64, FrameSamples-w)
-		var below, above uint64
-		for j, v16 := range x[w : w+n] {
-			v := int32(v16)
-			below |= uint64(uint32(v-lo)>>31) << j
-			above |= uint64(uint32(hi-1-v)>>31) << j
-		}
+		below, above := levelMasks(x[w:w+n], lo, hi)
 		if w == 0 {
 			// The first sample neither arms nor fires.
 			below &^= 1
@@ -154,6 +149,21 @@ func crossings(x []int16, lo, hi int32, at *[128]uint8) int32 {
 		}
 	}
 	return k
+}
+
+// levelMasks returns, for up to 64 samples, the bit masks of those below lo
+// and of those at or above hi. A leaf function of its own: inlined into
+// crossings, the loop spilled and reloaded four registers every sample.
+//
+//go:noinline
+func levelMasks(x []int16, lo, hi int32) (below, above uint64) {
+	hi--
+	for j, v16 := range x[:min(len(x), 64)] {
+		v := int32(v16)
+		below |= uint64(uint32(v-lo)>>31) << j
+		above |= uint64(uint32(hi-v)>>31) << j
+	}
+	return below, above
 }
 
 // lagSums returns Σx[i]x[i-1] and Σx[i]x[i-2] over the frame.
