@@ -30,7 +30,8 @@ type stream struct {
 	silence  []byte
 	pos      int
 	first    bool
-	idx      int // position in its pacer's slice
+	phase    int // the pacer phase it is sent in
+	idx      int // position in that phase's slice
 	call     *callState
 	wire     [rtpHeaderLen + dsp.OpusMaxPacketBytes]byte
 }
@@ -75,13 +76,23 @@ func marshalRTP(dst []byte, pt uint8, marker bool, seq uint16, ts, ssrc uint32, 
 	return rtpHeaderLen + copy(dst[rtpHeaderLen:], payload)
 }
 
-// pacer sends the packets of many streams on one 20 ms clock. It owns its
-// streams: they join and leave through channels, and it closes a stream's
-// socket when the stream leaves (or when the pacer stops).
+// pacerPhases is how many phases a pacer spreads its streams over within
+// one 20 ms frame. Real calls start at random moments, so their packets
+// arrive spread over the frame; sending every stream's packet at the same
+// instant would hit the engine with a burst of thousands of packets (and
+// goroutine wake-ups) per tick that no real traffic produces, and measure
+// the burst instead of the engine.
+const pacerPhases = 10
+
+// pacer sends the packets of many streams on one 20 ms clock, each stream
+// in one of pacerPhases evenly spaced phases. It owns its streams: they
+// join and leave through channels, and it closes a stream's socket when
+// the stream leaves (or when the pacer stops).
 type pacer struct {
 	add, del chan *stream
 	done     chan struct{}
-	streams  []*stream
+	phases   [pacerPhases][]*stream
+	nextJoin int // phase the next stream joins (round robin)
 	// late counts ticks that started more than a frame behind schedule: the
 	// generator itself could not keep up (reported so a run can be trusted).
 	late atomic.Int64
@@ -113,45 +124,51 @@ func (p *pacer) leave(s *stream) {
 func (p *pacer) run(ctx context.Context) {
 	defer close(p.done)
 	defer func() {
-		for _, s := range p.streams {
-			s.conn.Close()
+		for i := range p.phases {
+			for _, s := range p.phases[i] {
+				s.conn.Close()
+			}
+			p.phases[i] = nil
 		}
-		p.streams = nil
 	}()
-	const period = dsp.FrameMs * time.Millisecond
-	timer := time.NewTimer(period)
+	const frame = dsp.FrameMs * time.Millisecond
+	const step = frame / pacerPhases
+	timer := time.NewTimer(step)
 	defer timer.Stop()
-	next := time.Now().Add(period) // when the pending tick is due
+	next := time.Now().Add(step) // when the pending phase is due
+	phase := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case s := <-p.add:
-			s.idx = len(p.streams)
-			// Its first packet waits for the next tick (≤ 20 ms, as a
-			// phone's sound card would): every stream keeps an exact 20 ms
-			// spacing from its first packet on.
-			p.streams = append(p.streams, s)
+			// Its first packet waits for its phase (≤ 20 ms, as a phone's
+			// sound card would): every stream keeps an exact 20 ms spacing
+			// from its first packet on.
+			s.phase = p.nextJoin
+			p.nextJoin = (p.nextJoin + 1) % pacerPhases
+			s.idx = len(p.phases[s.phase])
+			p.phases[s.phase] = append(p.phases[s.phase], s)
 			continue
 		case s := <-p.del:
 			p.remove(s)
 			continue
 		case <-timer.C:
 		}
-		now := time.Now()
-		if now.Sub(next) > period {
+		if time.Since(next) > frame {
 			p.late.Add(1)
 		}
-		for _, s := range p.streams {
+		for _, s := range p.phases[phase] {
 			// Each packet is stamped when it is written, so event lag does
 			// not credit the engine with the generator's own delay.
 			s.send(time.Now().UnixNano())
 		}
-		// Absolute deadlines: a late tick shortens the next wait instead of
-		// letting every stream drift behind real time. A pacer more than a
-		// few frames behind skips ahead rather than bursting.
-		next = next.Add(period)
-		if behind := time.Since(next); behind > 5*period {
+		phase = (phase + 1) % pacerPhases
+		// Absolute deadlines: a late phase shortens the next wait instead
+		// of letting every stream drift behind real time. A pacer more than
+		// a few frames behind skips ahead rather than bursting.
+		next = next.Add(step)
+		if time.Since(next) > 5*frame {
 			next = time.Now()
 		}
 		timer.Reset(max(time.Until(next), 0))
@@ -159,13 +176,13 @@ func (p *pacer) run(ctx context.Context) {
 }
 
 func (p *pacer) remove(s *stream) {
-	i := s.idx
-	if i < len(p.streams) && p.streams[i] == s {
-		last := len(p.streams) - 1
-		p.streams[i] = p.streams[last]
-		p.streams[i].idx = i
-		p.streams[last] = nil
-		p.streams = p.streams[:last]
+	ph := p.phases[s.phase]
+	if i := s.idx; i < len(ph) && ph[i] == s {
+		last := len(ph) - 1
+		ph[i] = ph[last]
+		ph[i].idx = i
+		ph[last] = nil
+		p.phases[s.phase] = ph[:last]
 	}
 	s.conn.Close()
 }
