@@ -272,33 +272,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				cl.unregister(cs)
 				return
 			}
-			_, err = client.Dial(dialCtx, control.Dial{
-				CallID: cs.id, Target: fmt.Sprintf("sip:%s@%s", c.name, cl.addr), Caller: "loadgen",
-				Codecs: []string{string(cfg.Codec)}, Metadata: map[string]string{"clip": c.meta.File},
-			})
-			dialed <- dialResult{cs: cs, err: err}
+			// The dial RPC waits for amdd's ack; running each in its own
+			// goroutine (at most Concurrency, bounded by the slots) keeps a
+			// slow ack from capping the call rate.
+			dialWG.Add(1)
+			go func() {
+				defer dialWG.Done()
+				_, err := client.Dial(dialCtx, control.Dial{
+					CallID: cs.id, Target: fmt.Sprintf("sip:%s@%s", c.name, cl.addr), Caller: "loadgen",
+					Codecs: []string{string(cfg.Codec)}, Metadata: map[string]string{"clip": c.meta.File},
+				})
+				dialed <- dialResult{cs: cs, err: err}
+			}()
 		}
 	}()
 
-	// Hangups are RPCs: a worker keeps them off the event loop, whose
-	// timestamps are the lag measurement.
-	hangups := make(chan string, cfg.Calls)
+	// Hangups are RPCs: goroutines keep them off the event loop, whose
+	// timestamps are the lag measurement, and run them side by side so a
+	// slow ack does not hold every other call up past its end.
 	var hangWG sync.WaitGroup
-	hangWG.Add(1)
-	go func() {
-		defer hangWG.Done()
-		for id := range hangups {
-			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := client.Hangup(hctx, id); err != nil && !errors.Is(err, control.ErrUnknownCall) {
-				cfg.Log.Debug().Err(err).Str("callId", id).Msg("hangup")
-			}
-			cancel()
-		}
-	}()
 	defer func() {
 		stopDialing()
 		dialWG.Wait()
-		close(hangups)
 		hangWG.Wait()
 	}()
 
@@ -319,10 +314,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		<-slots
 	}
 	hangup := func(c *liveCall) {
-		if !c.hungUp {
-			c.hungUp = true
-			hangups <- c.cs.id
+		if c.hungUp {
+			return
 		}
+		c.hungUp = true
+		hangWG.Add(1)
+		go func(id string) {
+			defer hangWG.Done()
+			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := client.Hangup(hctx, id); err != nil && !errors.Is(err, control.ErrUnknownCall) {
+				cfg.Log.Debug().Err(err).Str("callId", id).Msg("hangup")
+			}
+		}(c.cs.id)
 	}
 	check := time.NewTicker(50 * time.Millisecond)
 	defer check.Stop()
