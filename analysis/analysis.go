@@ -29,8 +29,10 @@ type FailedResult struct {
 	Error string `json:"error"`
 }
 
-// File loads path and runs the detector over it.
-func File(path string, cfg engine.Config, withTrace bool) (Result, error) {
+// File loads path and runs the detector over it. opts go to the detector
+// after the container's own hint, so a caller that knows the audio's history
+// (say, Opus decoded to WAV) can say so with engine.WithLossyCodec.
+func File(path string, cfg engine.Config, withTrace bool, opts ...engine.Option) (Result, error) {
 	audio, err := audiofile.Load(path)
 	if err != nil {
 		return Result{File: path}, err
@@ -39,7 +41,7 @@ func File(path string, cfg engine.Config, withTrace bool) (Result, error) {
 	// drift and concealment the tone detector should tolerate; the daemon
 	// knows the same from the negotiated codec.
 	lossy := audio.Format == audiofile.FormatOggOpus || audio.Format == audiofile.FormatPcapOpus
-	res, err := Samples(audio.Samples, cfg, withTrace, engine.WithLossyCodec(lossy))
+	res, err := Samples(audio.Samples, cfg, withTrace, append([]engine.Option{engine.WithLossyCodec(lossy)}, opts...)...)
 	res.File = path
 	return res, err
 }

@@ -65,7 +65,13 @@ func Score(dir string, clips []fixtures.Clip, cfg engine.Config) Report {
 	var r Report
 	for _, c := range clips {
 		s := ClipScore{Clip: c, DecisionMs: -1, HumanLatencyMs: -1, ToneLatency: -1}
-		res, err := File(filepath.Join(dir, filepath.FromSlash(c.File)), cfg, false)
+		// A live call knows its codec; a clip that went through Opus and was
+		// saved as WAV tells it through its manifest, as the daemon would.
+		var opts []engine.Option
+		if c.Channel == fixtures.ChannelOpus || c.Channel == fixtures.ChannelOpusLoss {
+			opts = append(opts, engine.WithLossyCodec(true))
+		}
+		res, err := File(filepath.Join(dir, filepath.FromSlash(c.File)), cfg, false, opts...)
 		if err != nil {
 			s.Err, s.Verdict = err, VerdictError
 			r.Clips = append(r.Clips, s)
@@ -124,6 +130,14 @@ func (r Report) Label(l string) Rate {
 // ToneRecall is the share of clips with tone t whose amd_tone_detected reported it.
 func (r Report) ToneRecall(t string) Rate {
 	return r.rate(func(s ClipScore) bool { return s.Clip.Tone == t }, func(s ClipScore) bool { return s.ToneOK })
+}
+
+// ToneRecallListening is ToneRecall over the clips called machine: after a
+// human or no-speech verdict the detector stops listening (a person's call
+// goes to an agent), so this is the tone detector's own recall.
+func (r Report) ToneRecallListening(t string) Rate {
+	return r.rate(func(s ClipScore) bool { return s.Clip.Tone == t && s.Verdict == VerdictMachine },
+		func(s ClipScore) bool { return s.ToneOK })
 }
 
 // FalseTones counts amd_tone_detected on clips that hold no tone.
@@ -226,6 +240,7 @@ func (r Report) Write(w io.Writer) {
 		r.Overall(), r.Label(fixtures.LabelHuman), r.Label(fixtures.LabelMachine), r.Label(fixtures.LabelNoSpeech))
 	fmt.Fprintf(w, "beep recall %s  fax %s  sit %s  false tones %s\n",
 		r.ToneRecall(fixtures.ToneBeep), r.ToneRecall(fixtures.ToneFax), r.ToneRecall(fixtures.ToneSIT), r.FalseTones())
+	fmt.Fprintf(w, "beep recall while listening (machine verdicts) %s\n", r.ToneRecallListening(fixtures.ToneBeep))
 	fmt.Fprintf(w, "beep latency p50 %d ms  human verdict p50 %d ms after the first utterance\n", r.BeepLatencyP50(), r.HumanLatencyP50())
 	fmt.Fprintln(w, "\nmisses:")
 	for _, s := range r.Clips {

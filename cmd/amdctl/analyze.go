@@ -48,10 +48,11 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "one JSON object per file per line")
 	plotPath := fs.String("plot", "", "draw what the detector heard to this .svg or .png (one file per input: name-N-input.ext when several)")
+	lossy := fs.Bool("lossy-codec", false, "the audio went through a lossy codec such as Opus before it was saved (automatic for Ogg Opus and Opus captures)")
 	var cfg engine.Config
 	amdConfigFlags(fs, &cfg)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: amdctl analyze [--json] [--plot out.svg|png] [--threshold-word-count N] [--no-speech-timeout-ms N] [--decision-timeout-ms N] [--tone-timeout-ms N] [--greeting-completion-timeout-ms N] FILE...")
+		fmt.Fprintln(stderr, "usage: amdctl analyze [--json] [--plot out.svg|png] [--lossy-codec] [--threshold-word-count N] [--no-speech-timeout-ms N] [--decision-timeout-ms N] [--tone-timeout-ms N] [--greeting-completion-timeout-ms N] FILE...")
 		fs.PrintDefaults()
 	}
 	files, err := parseInterleaved(fs, args)
@@ -69,7 +70,11 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	failed := 0
 	for i, file := range files {
-		res, err := analysis.File(file, cfg, *plotPath != "")
+		var opts []engine.Option
+		if *lossy {
+			opts = append(opts, engine.WithLossyCodec(true))
+		}
+		res, err := analysis.File(file, cfg, *plotPath != "", opts...)
 		if err != nil {
 			failed++
 			msg := oneLine(err.Error())
