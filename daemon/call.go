@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/amd-engine/amd/call"
@@ -47,6 +48,9 @@ type callRun struct {
 	log         zerolog.Logger
 	filter      map[engine.EventType]bool // amdEventsSubscription; nil = all
 	leg         call.Leg                  // sip; webrtc for calls WebRTCEngine started
+	// deleted is set by the first WHIP DELETE: the resource is gone from
+	// then on, even while the owner is still hanging up.
+	deleted atomic.Bool
 
 	// owner state
 	call     Call

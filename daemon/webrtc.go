@@ -185,7 +185,7 @@ func (e *WebRTCEngine) EndSession(callID string) error {
 	m.mu.Lock()
 	run := m.calls[callID]
 	m.mu.Unlock()
-	if run == nil || run.leg != call.LegWebRTC {
+	if run == nil || run.leg != call.LegWebRTC || run.deleted.Swap(true) {
 		return fmt.Errorf("webrtc session %q: %w", callID, control.ErrUnknownCall)
 	}
 	return run.send(cmdHangup)
