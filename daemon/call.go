@@ -266,7 +266,11 @@ func (r *callRun) onProgressBeforeAnswer(p Progress, ok bool) (end ending, done,
 		r.early = r.early || p.Kind == ProgressEarlyMedia
 		if !r.rang {
 			r.rang = true
-			r.ringAt = r.m.cfg.Now()
+			// when the 18x arrived, not when this loop got to it
+			r.ringAt = p.At
+			if r.ringAt.IsZero() {
+				r.ringAt = r.m.cfg.Now()
+			}
 			r.publishStatus(call.StatusRinging, ending{})
 			r.log.Info().Msg("ringing")
 		}

@@ -102,8 +102,10 @@ func TestCallLifecycles(t *testing.T) {
 			},
 			want: "trying ringing answered amd_human_detected amd_stopped completed/Caller-disconnected",
 			check: func(t *testing.T, f *control.CallStatus, msgs []any) {
-				// ring: first 18x → answer; connect: INVITE → answer, so never shorter
-				if f.Timings.RingDurationInMs < 20 || f.Timings.ConnectDurationInMs < f.Timings.RingDurationInMs || f.Timings.CallDurationInMs <= 0 {
+				// ring: first 18x → answer; connect: INVITE → answer, so never shorter; the
+				// fake answers and hangs up within a millisecond, so call duration may be 0;
+				// the owner notes the ringing when it reads it, a little after the send
+				if f.Timings.RingDurationInMs < 10 || f.Timings.ConnectDurationInMs < f.Timings.RingDurationInMs || f.Timings.CallDurationInMs < 0 {
 					t.Errorf("timings %+v", f.Timings)
 				}
 				for i, m := range msgs {
