@@ -11,8 +11,10 @@
 # Environment: AUDIO (clip dir, default fixtures/corpus), HOLD (silence kept
 # after each clip, default 5s), CALLS_PER_SLOT (calls = concurrency × this,
 # default 2), PPROF=1 (profile amdd's CPU for 20 s mid-run into
-# OUT_DIR/cpu-<codec>-<c>.pprof, and its heap at the start of that window
-# into heap-<codec>-<c>.pprof), NOTE (free text recorded with each line).
+# PROF_DIR/cpu-<codec>-<c>.pprof, and its heap at the start of that window
+# into heap-<codec>-<c>.pprof; PROF_DIR defaults to $TMPDIR or /tmp, so
+# profiles never land in the tree), NOTE (free text recorded with each line).
+# amdd's log goes to $TMPDIR/amdd-capacity.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 codec=${1:?usage: capacity.sh pcmu|pcma|opus CONCURRENCY...}
@@ -23,6 +25,7 @@ audio=${AUDIO:-fixtures/corpus}
 hold=${HOLD:-5s}
 per=${CALLS_PER_SLOT:-2}
 mkdir -p "$out_dir"
+prof_dir=${PROF_DIR:-${TMPDIR:-/tmp}}
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/amdd" ./cmd/amdd
@@ -35,13 +38,13 @@ for c in "$@"; do
 	cps=$(( (c + 9) / 10 ))
 	"$bin/amdd" --sip-listen 127.0.0.1:25060 --control-listen 127.0.0.1:28081 \
 		--rtp-ports 20000-29999 --max-calls $((c + 50)) --media-timeout 10s \
-		--pprof-listen 127.0.0.1:26060 --log-level error >"$out_dir/amdd.log" 2>&1 &
+		--pprof-listen 127.0.0.1:26060 --log-level error >"${TMPDIR:-/tmp}/amdd-capacity.log" 2>&1 &
 	amdd=$!
 	for _ in $(seq 50); do curl -fs http://127.0.0.1:28081/healthz >/dev/null && break; sleep 0.1; done
 	if [ "${PPROF:-}" = 1 ]; then
 		# Profile the middle of the run: after the ramp, while every slot is busy.
-		( sleep 15; curl -fs -o "$out_dir/heap-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/heap"
-		  curl -fs -o "$out_dir/cpu-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/profile?seconds=20" ) &
+		( sleep 15; curl -fs -o "$prof_dir/heap-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/heap"
+		  curl -fs -o "$prof_dir/cpu-$codec-$c.pprof" "http://127.0.0.1:26060/debug/pprof/profile?seconds=20" ) &
 		prof=$!
 	fi
 	load1=$(cut -d' ' -f1 /proc/loadavg)
