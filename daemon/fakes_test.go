@@ -222,8 +222,10 @@ func (d *fakeDetector) Process(frame []int16) []engine.Event {
 	d.frames++
 	d.out = d.out[:0]
 	d.out = append(d.out, d.script[d.frames]...)
-	if d.doneAt > 0 && d.frames >= d.doneAt {
+	if d.doneAt > 0 && d.frames >= d.doneAt && !d.done {
+		// as engine.Detector: the frame that ends detection carries amd_stopped
 		d.done = true
+		d.out = append(d.out, engine.Event{Type: engine.EventStopped, Reason: engine.ReasonCompleted, AtMs: d.frames * 20})
 	}
 	return d.out
 }

@@ -169,7 +169,7 @@ func TestCallLifecycles(t *testing.T) {
 					t.Errorf("hangup: %v", err)
 				}
 			},
-			want: "trying answered amd_machine_detected amd_tone_detected completed/Bot-disconnected", wantHangups: 1,
+			want: "trying answered amd_machine_detected amd_tone_detected amd_stopped completed/Bot-disconnected", wantHangups: 1,
 		},
 		{
 			name:  "media timeout",
