@@ -115,8 +115,25 @@ type series struct {
 	dashed bool
 }
 
+// latest keeps, per concurrency, the last run in input order (a repeated
+// measurement supersedes the earlier one in the plots; the table keeps both).
+func latest(rs []Run) []Run {
+	var out []Run
+	for _, r := range rs {
+		if n := len(out); n > 0 && out[n-1].Result.Concurrency == r.Result.Concurrency {
+			out[n-1] = r
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 func draw(runs []Run, dir string) error {
 	m, codecs := byCodec(runs)
+	for c, rs := range m {
+		m[c] = latest(rs)
+	}
 	charts := []struct {
 		file, title, ylabel string
 		series              []series
@@ -174,15 +191,15 @@ func draw(runs []Run, dir string) error {
 // writeTable prints every run as a Markdown table row.
 func writeTable(w io.Writer, runs []Run) {
 	m, codecs := byCodec(runs)
-	fmt.Fprintln(w, "| codec | concurrency | mean up | calls | answered | decided | correct | refused | rtp lost | lag p50 ms | lag p99 ms | engine CPU % | CPU/call % | generator CPU % | engine RSS MiB | RSS/call KiB | load1 | pass |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| codec | concurrency | mean up | calls | answered | decided | correct | refused | rtp lost | lag p50 ms | lag p99 ms | engine CPU % | CPU/call % | generator CPU % | engine RSS MiB | RSS/call KiB | load1 | pass | run |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 	for _, c := range codecs {
 		for _, run := range m[c] {
 			r := run.Result
-			fmt.Fprintf(w, "| %s | %d | %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.3f | %.0f | %.0f | %.0f | %.2f | %s |\n",
+			fmt.Fprintf(w, "| %s | %d | %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.3f | %.0f | %.0f | %.0f | %.2f | %s | %s |\n",
 				r.Codec, r.Concurrency, r.MeanCalls, r.Calls, r.Answered, r.Decided, r.Correct, r.Refused, r.RTPLostAtEngine,
 				r.EventLagP50Ms, r.EventLagP99Ms, r.EngineCPUPercent, r.EngineCPUPerCallPct, r.GeneratorCPUPercent,
-				r.EngineRSSMiB, r.RSSPerCallKiB, run.Load1, verdict(r))
+				r.EngineRSSMiB, r.RSSPerCallKiB, run.Load1, verdict(r), run.Note)
 		}
 	}
 }
