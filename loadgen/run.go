@@ -432,14 +432,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			runErr = ErrMaxDuration
 		}
 	}
-	select {
-	case <-client.Done():
-		// The engine closed the channel (shut down, or dropped us as a
-		// slow consumer) even if every call got accounted for.
-		if runErr == nil {
+	// The engine may have closed the channel (shut down, or dropped us as a
+	// slow consumer) even if every call got accounted for. Dials that failed
+	// (not refused at capacity) usually mean it is going away: give its close
+	// a moment to arrive, so a run cut short by a shutdown is not reported as
+	// a success just because every call was accounted for first.
+	if runErr == nil {
+		lost := false
+		select {
+		case <-client.Done():
+			lost = true
+		default:
+			if res.Failed > 0 {
+				select {
+				case <-client.Done():
+					lost = true
+				case <-time.After(time.Second):
+				}
+			}
+		}
+		if lost {
 			runErr = fmt.Errorf("%w: %w", ErrEngineLost, client.Err())
 		}
-	default:
 	}
 	if done < cfg.Calls && ctx.Err() != nil {
 		runErr = fmt.Errorf("loadgen: interrupted: %w", ctx.Err())
