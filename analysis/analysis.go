@@ -6,8 +6,6 @@
 package analysis
 
 import (
-	"fmt"
-
 	"github.com/amd-engine/amd/audiofile"
 	"github.com/amd-engine/amd/dsp"
 	"github.com/amd-engine/amd/engine"
@@ -100,13 +98,4 @@ func (r Result) First(t engine.EventType) (engine.Event, bool) {
 		}
 	}
 	return engine.Event{}, false
-}
-
-// String summarises a result in one line.
-func (r Result) String() string {
-	d, ok := r.Decision()
-	if !ok {
-		return fmt.Sprintf("%s: %d ms, no decision", r.File, r.DurationMs)
-	}
-	return fmt.Sprintf("%s: %d ms, %s at %d ms (%s, confidence %.2f)", r.File, r.DurationMs, d.Type, d.AtMs, d.Reason, d.Confidence)
 }
