@@ -21,6 +21,7 @@ import (
 	"github.com/amd-engine/amd/fixtures"
 	"github.com/amd-engine/amd/gateway/auth"
 	"github.com/amd-engine/amd/gateway/notify"
+	"github.com/amd-engine/amd/gateway/store"
 )
 
 // proc is an amdgw subprocess.
@@ -170,7 +171,8 @@ func TestE2EKill9WithAmdd(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	args := []string{"--engine", amddURL, "--db", filepath.Join(t.TempDir(), "gw.db"),
+	dbPath := filepath.Join(t.TempDir(), "gw.db")
+	args := []string{"--engine", amddURL, "--db", dbPath,
 		"--notify-base-backoff", "50ms", "--notify-max-backoff", "300ms", "--engine-loss-timeout", "1m"}
 	p := startProc(t, bin, addr, args...)
 	token, _ := auth.Mint([]byte(jwtSecret), "e2e", time.Hour, time.Now())
@@ -202,6 +204,24 @@ func TestE2EKill9WithAmdd(t *testing.T) {
 		defer rcv.mu.Unlock()
 		return len(rcv.got) >= 3
 	})
+	// Kill only once amdgw has stored every status amdd sent: the guarantee
+	// under test is that a stored notification survives kill -9. An event
+	// still in flight on the control channel at the kill is a known gap
+	// (subscribe does not replay a call's state after a restart).
+	st, err := store.OpenSQLite(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "amdgw stored every status", 30*time.Second, func() bool {
+		for _, id := range []string{busy, human} {
+			notes, err := st.Notifications(context.Background(), id)
+			if err != nil || len(notes) < len(obs.expected(id, all)) {
+				return false
+			}
+		}
+		return true
+	})
+	st.Close()
 	p.kill()
 	rcv.mu.Lock()
 	rcv.open = true
