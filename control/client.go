@@ -24,6 +24,9 @@ type Incoming struct {
 	Status *CallStatus
 	AMD    *AMDEvent
 	Raw    json.RawMessage
+	// Replay marks an event of the history that a subscribe ack carried
+	// (see Client.SubscribeState): sent before, possibly already seen.
+	Replay bool
 }
 
 // Client defaults.
@@ -229,6 +232,9 @@ func (c *Client) readLoop() {
 				return
 			}
 		default:
+			if ack, ok := msg.(*Ack); ok && ack.State != nil && !c.replay(ack) {
+				return
+			}
 			c.mu.Lock()
 			ch := c.pending[env.ID]
 			delete(c.pending, env.ID)
@@ -238,6 +244,31 @@ func (c *Client) readLoop() {
 			}
 		}
 	}
+}
+
+// replay delivers the history of a subscribe ack on Events before the ack
+// itself is handed to Subscribe: Events then holds the call's events in the
+// order the engine sent them, history first, live events after.
+func (c *Client) replay(ack *Ack) bool {
+	for _, e := range ack.State.History {
+		in := Incoming{CallID: ack.CallID, Replay: true}
+		var msg any
+		switch {
+		case e.Status != nil:
+			in.Type, in.Status, msg = TypeCallStatus, e.Status, e.Status
+		case e.AMD != nil:
+			in.Type, in.AMD, msg = TypeAMDEvent, e.AMD, e.AMD
+		default:
+			continue // an entry kind of a newer engine
+		}
+		if raw, err := marshal(msg); err == nil {
+			in.Raw = raw
+		}
+		if !c.deliver(in) {
+			return false
+		}
+	}
+	return true
 }
 
 // deliver blocks while Events is full (back-pressure to the server) but
@@ -349,16 +380,29 @@ func (c *Client) StopAMD(ctx context.Context, callID string) error {
 }
 
 // Subscribe asks for the events of callID, or of every call when empty.
+// For one call, what the call already sent is delivered on Events first
+// (Incoming.Replay set) when the engine keeps histories; see SubscribeState.
 func (c *Client) Subscribe(ctx context.Context, callID string) error {
+	_, err := c.SubscribeState(ctx, callID)
+	return err
+}
+
+// SubscribeState subscribes like Subscribe and returns the call's state
+// from the ack: nil for every call (callID empty) or from an engine older
+// than protocol revision 1.1. Its History has already been put on Events,
+// ahead of any live event of the call, when SubscribeState returns. A call
+// the engine does not know (any more) is an error matching ErrUnknownCall.
+func (c *Client) SubscribeState(ctx context.Context, callID string) (*CallState, error) {
 	cmd := Subscribe{Envelope: Envelope{Type: TypeSubscribe}, CallID: callID}
 	rep, err := c.roundTrip(ctx, &cmd.Envelope, &cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, ok := rep.(*Ack); !ok {
-		return fmt.Errorf("control: subscribe: unexpected reply %T: %w", rep, ErrBadMessage)
+	ack, ok := rep.(*Ack)
+	if !ok {
+		return nil, fmt.Errorf("control: subscribe: unexpected reply %T: %w", rep, ErrBadMessage)
 	}
-	return nil
+	return ack.State, nil
 }
 
 // Ping checks the connection end to end and returns the round-trip time.

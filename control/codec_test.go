@@ -140,6 +140,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"v":1,"type":"amd.event","callId":"c","seq":1,"event":"amd_human_detected"}`,
 		`{"v":1,"type":"error","id":"1","code":"invalid_field","field":"target","message":"m"}`,
 		`{"v":1,"type":"ack","id":"1","callId":"c"}`,
+		`{"v":1,"type":"ack","id":"1","callId":"c","state":{"status":"answered","ended":false,"history":[{"seq":1,"status":{"v":1,"type":"call.status","callId":"c","status":"trying","timings":{}}},{"seq":2,"amd":{"v":1,"type":"amd.event","callId":"c","seq":1,"event":"amd_human_detected"}}]}}`,
 		`not json`, `{}`, `{"v":2}`, `[]`, `null`,
 	}
 	for _, s := range seeds {

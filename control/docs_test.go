@@ -47,6 +47,26 @@ func TestProtocolDocExamples(t *testing.T) {
 			if m.CallID == "" || m.Seq < 1 || m.Event.Type == "" || !knownEvent(string(m.Event.Type)) {
 				t.Errorf("example %d: amd.event incomplete or unknown event %q", i, m.Event.Type)
 			}
+		case *Ack:
+			if m.State == nil {
+				break
+			}
+			last := 0
+			for j, e := range m.State.History {
+				if e.Seq <= last || (e.Status == nil) == (e.AMD == nil) {
+					t.Errorf("example %d: history entry %d has seq %d after %d, or not exactly one message", i, j, e.Seq, last)
+				}
+				last = e.Seq
+				if e.Status != nil && (e.Status.Type != TypeCallStatus || e.Status.CallID != m.CallID) {
+					t.Errorf("example %d: history entry %d is not a call.status of %s", i, j, m.CallID)
+				}
+				if e.AMD != nil && (e.AMD.Envelope.Type != TypeAMDEvent || e.AMD.CallID != m.CallID || !knownEvent(string(e.AMD.Event.Type))) {
+					t.Errorf("example %d: history entry %d is not an amd.event of %s", i, j, m.CallID)
+				}
+			}
+			if n := len(m.State.History); n > 0 && m.State.History[n-1].Status != nil && m.State.History[n-1].Status.Status.Final() != m.State.Ended {
+				t.Errorf("example %d: ended %v disagrees with the last status", i, m.State.Ended)
+			}
 		case *Error:
 			if _, ok := codeSentinels[m.Code]; !ok {
 				t.Errorf("example %d: unknown error code %q", i, m.Code)

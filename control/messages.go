@@ -88,6 +88,47 @@ type WebRTCOffer struct {
 type Ack struct {
 	Envelope
 	CallID string `json:"callId,omitempty"`
+	// State is set on the ack of a subscribe to one call by engines that
+	// keep call histories (revision 1.1 of the protocol): what the call did
+	// so far, so a client that missed events (it restarted, its connection
+	// dropped) can catch up. Older clients ignore it.
+	State *CallState `json:"state,omitempty"`
+}
+
+// Revision is the protocol's minor revision within Version: 1 added the
+// subscribe ack's "state" and unknown_call for a call the engine does not
+// know. Additive only; a client needs no check to use an older engine
+// (the ack then simply carries no state).
+const Revision = 1
+
+// CallState is a call's state as the engine knows it, in a subscribe ack.
+type CallState struct {
+	// Status is the call's latest call.status ("" before the first).
+	Status call.Status `json:"status,omitempty"`
+	// Ended is true once the final status was sent: no event follows, and
+	// the engine keeps the state only for its retention time.
+	Ended bool `json:"ended"`
+	// History is every call.status and amd.event the call sent, in order,
+	// exactly as sent. It may overlap with the live events that follow the
+	// ack (an event sent while the subscribe was handled): deduplicate by
+	// amd.event seq and by status.
+	History []HistoryEntry `json:"history"`
+	// Dropped counts amd.event entries left out because the call exceeded
+	// the engine's per-call history bound (statuses are never dropped);
+	// their Seq numbers are missing from History.
+	Dropped int `json:"dropped,omitempty"`
+	// MetadataOmitted says the statuses' metadata was left out of History
+	// to keep the ack within the message size limit.
+	MetadataOmitted bool `json:"metadataOmitted,omitempty"`
+}
+
+// HistoryEntry is one message of a call's history: exactly one of Status
+// and AMD is set. Seq counts the call's messages (statuses and AMD events
+// together) from 1.
+type HistoryEntry struct {
+	Seq    int         `json:"seq"`
+	Status *CallStatus `json:"status,omitempty"`
+	AMD    *AMDEvent   `json:"amd,omitempty"`
 }
 
 // Error answers a command that was refused, or reports a malformed message.

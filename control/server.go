@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -35,6 +36,18 @@ type Handler interface {
 // control channel. Without it webrtc.offer is refused with "unsupported".
 type WebRTCHandler interface {
 	WebRTCOffer(ctx context.Context, o WebRTCOffer) (answer WebRTCAnswer, err error)
+}
+
+// CallStater is implemented by engines that keep each call's history
+// (amdd's manager). With it, subscribe to one call is answered with the
+// call's state in the ack, or unknown_call when the engine never had the
+// call or has forgotten it; without it, subscribe is acked without state.
+type CallStater interface {
+	// CallState returns what the call sent so far, or an error wrapping
+	// ErrUnknownCall. The server calls it holding its routing lock, so that
+	// no event falls between the state and the subscription: it must not
+	// block and must not call back into the Server.
+	CallState(callID string) (CallState, error)
 }
 
 // Server defaults.
@@ -410,14 +423,7 @@ func (s *Server) handle(c *conn, data []byte) {
 		}
 		s.ackOrError(c, m.ID, m.CallID, err)
 	case *Subscribe:
-		s.mu.Lock()
-		if m.CallID == "" {
-			s.all[c] = struct{}{}
-		} else {
-			s.routeLocked(c, m.CallID)
-		}
-		s.mu.Unlock()
-		s.ackOrError(c, m.ID, m.CallID, nil)
+		s.subscribe(c, m)
 	case *WebRTCOffer:
 		wh, ok := s.handler.(WebRTCHandler)
 		if !ok {
@@ -450,6 +456,83 @@ func (s *Server) ackOrError(c *conn, id, callID string, err error) {
 		return
 	}
 	s.reply(c, &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: id}, CallID: callID})
+}
+
+// subscribe routes a call's events (or every call's) to c. For one call on
+// an engine that keeps histories, the ack carries the call's state; the
+// state is read, the ack queued and the route added under one hold of s.mu,
+// which Publish also takes: every event of the call is either in the ack's
+// history or queued after the ack, none is lost in between.
+func (s *Server) subscribe(c *conn, m *Subscribe) {
+	stater, hasState := s.handler.(CallStater)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.CallID == "" {
+		s.all[c] = struct{}{}
+		s.enqueueReplyLocked(c, &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: m.ID}})
+		return
+	}
+	if !hasState {
+		s.routeLocked(c, m.CallID)
+		s.enqueueReplyLocked(c, &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: m.ID}, CallID: m.CallID})
+		return
+	}
+	st, err := stater.CallState(m.CallID)
+	if err != nil {
+		rep := errorReply(m.ID, err)
+		if rep.CallID == "" {
+			rep.CallID = m.CallID
+		}
+		s.enqueueReplyLocked(c, rep)
+		return
+	}
+	ack := &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: m.ID}, CallID: m.CallID, State: &st}
+	b, err := marshal(ack)
+	if err == nil && len(b) > MaxMessageBytes {
+		// Metadata (up to 32 KiB) rides on every status; the subscriber
+		// has it from the dial, and the message must fit the peer's limit.
+		st.History = withoutMetadata(st.History)
+		st.MetadataOmitted = true
+		b, err = marshal(ack)
+	}
+	if err == nil && len(b) > MaxMessageBytes {
+		err = fmt.Errorf("call %s: state of %d bytes exceeds the message limit: %w", m.CallID, len(b), ErrInternal)
+	}
+	if err != nil {
+		s.log.Error().Err(err).Msg("control: subscribe")
+		s.enqueueReplyLocked(c, errorReply(m.ID, err))
+		return
+	}
+	if !st.Ended {
+		// An ended call publishes nothing more and was Forgotten: a route
+		// would only leak.
+		s.routeLocked(c, m.CallID)
+	}
+	s.enqueueLocked(c, b)
+}
+
+// withoutMetadata copies h with the statuses' metadata left out.
+func withoutMetadata(h []HistoryEntry) []HistoryEntry {
+	out := make([]HistoryEntry, len(h))
+	for i, e := range h {
+		if e.Status != nil && e.Status.Metadata != nil {
+			st := *e.Status
+			st.Metadata = nil
+			e.Status = &st
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// enqueueReplyLocked marshals and queues a reply; s.mu is held.
+func (s *Server) enqueueReplyLocked(c *conn, msg any) {
+	b, err := marshal(msg)
+	if err != nil {
+		s.log.Error().Err(err).Msg("control: reply")
+		return
+	}
+	s.enqueueLocked(c, b)
 }
 
 // routeLocked makes c receive the events of callID.
