@@ -39,10 +39,16 @@ const (
 	// run on audio time, so that time must be given back as silence. A
 	// larger jump is a sender that restarted its clock, not silence.
 	maxGapFill = 10 * dsp.SampleRate
-	// fifoSize holds one frame's remainder, one concealed gap and one
-	// packet of the longest Opus duration with room to spare.
-	fifoSize = 8192
+	// fifoSize holds one frame's remainder (< 160 samples) plus one unit of
+	// work of emit — a decoded packet, one concealed packet or a piece of
+	// gap silence, each at most the longest Opus packet (960) — with room
+	// to spare. ReadFrame only asks for more audio when less than a frame
+	// is queued, and concealment and gap fill are paid out a unit at a
+	// time, so nothing larger ever needs to fit.
+	fifoSize = 2048
 	fifoMask = fifoSize - 1
+	// emitRoom is the free space emit needs before it does a unit of work.
+	emitRoom = dsp.OpusMaxPacketSamples
 	// maxLatePolls bounds the datagrams ReadFrame takes after its deadline
 	// (a zero-wait poll), so a flood cannot keep it from returning.
 	maxLatePolls = 16
@@ -182,8 +188,11 @@ type MediaSession struct {
 	haveSSRC bool
 	rb       reorderBuffer
 	stash    rtpSlot // first packet of a new SSRC or after a jump, waiting for the drain
+	stashBuf []byte  // its payload; made on the first restart (most calls have none)
 	stashed  bool
 	stashGap int // sequence numbers skipped by a jump, counted as lost on restart
+
+	concealLeft int // packets of the current gap still to conceal before the packet behind it
 
 	opus        dsp.Decoder
 	opusErr     error
@@ -191,13 +200,15 @@ type MediaSession struct {
 	lastSamples int    // duration of the last audio packet, for concealment
 	expectTS    uint32 // RTP timestamp the next audio packet should carry
 	haveTS      bool
-	fillPending int                             // samples of silence owed before deferred
-	deferred    [dsp.OpusMaxPacketSamples]int16 // a packet's audio waiting behind the fill
-	deferredN   int
-	scratch     [dsp.OpusMaxPacketSamples]int16
+	fillPending int // samples of silence owed before the deferred packet
+	// deferredN samples of scratch are a decoded packet waiting behind the
+	// fill: nothing else writes scratch until they are out (emit flushes
+	// them before it conceals or decodes again).
+	deferredN int
+	scratch   [dsp.OpusMaxPacketSamples]int16
 
 	fifo   [fifoSize]int16
-	lostF  [fifoSize]bool
+	lostB  [fifoSize / 64]uint64 // bit per FIFO sample: concealed
 	rd, wr uint64
 
 	dtmfQ    [8]rune
@@ -553,16 +564,26 @@ func (m *MediaSession) stashPacket(gap int) {
 	h := &m.pkt.Header
 	s := &m.stash
 	s.used, s.seq, s.ts, s.pt, s.marker = true, h.SequenceNumber, h.Timestamp, h.PayloadType, h.Marker
-	s.n = copy(s.buf[:], m.pkt.Payload)
+	m.stashBuf = append(m.stashBuf[:0], m.pkt.Payload...)
+	s.n = len(m.stashBuf)
 	m.stashed, m.stashGap = true, gap
 }
 
-// emit decodes at most one queued packet into the FIFO; it reports whether
-// it made progress. When a restart is pending it drains the old sequence
-// first, then restarts with the stashed packet.
+// emit does one unit of work toward the FIFO — gap silence, one concealed
+// packet or one decoded packet — and reports whether it made progress.
+// When a restart is pending it drains the old sequence first, then
+// restarts with the stashed packet.
 func (m *MediaSession) emit(force bool) bool {
+	if fifoSize-int(m.wr-m.rd) < emitRoom {
+		return false // the owner takes a frame first (ReadFrame always does)
+	}
 	if m.fillPending > 0 || m.deferredN > 0 {
 		return m.flushFill() // a gap's silence and its packet come first
+	}
+	if m.concealLeft > 0 {
+		m.concealLeft--
+		m.conceal()
+		return true
 	}
 	if m.stashed {
 		force = true
@@ -572,7 +593,7 @@ func (m *MediaSession) emit(force bool) bool {
 				m.cnt.lost.Add(uint64(m.stashGap))
 			}
 			m.rb.reset(s.seq)
-			m.rb.push(s.seq, s.ts, s.pt, s.marker, s.payload())
+			m.rb.push(s.seq, s.ts, s.pt, s.marker, m.stashBuf[:s.n])
 			m.stashed = false
 			m.haveTS = false // a new stream has its own clock
 			if m.opus != nil && m.stashGap == 0 {
@@ -580,39 +601,40 @@ func (m *MediaSession) emit(force bool) bool {
 			}
 		}
 	}
-	s, lost := m.rb.pop(force)
+	if lost := m.rb.skip(force); lost > 0 {
+		// The gap is concealed a packet per call, before the packet
+		// behind it is decoded, so the FIFO never holds more than a unit.
+		m.cnt.lost.Add(uint64(lost))
+		m.concealLeft = min(lost, maxConcealPackets)
+		return true
+	}
+	s := m.rb.pop()
 	if s == nil {
 		return false
 	}
-	if lost > 0 {
-		m.cnt.lost.Add(uint64(lost))
-		m.conceal(min(lost, maxConcealPackets))
-	}
-	m.decode(s)
+	m.decode(s, m.rb.payload(s))
 	return true
 }
 
-func (m *MediaSession) conceal(packets int) {
-	for range packets {
-		n := m.lastSamples
-		m.expectTS += uint32(n * ticksPerSample(m.lastKind))
-		if m.lastKind == kindOpus && m.opus != nil {
-			k, err := m.opus.Conceal(m.scratch[:], n)
-			if err == nil {
-				m.write(m.scratch[:k], true)
-				continue
-			}
+// conceal writes one lost packet's worth of audio, marked lost.
+func (m *MediaSession) conceal() {
+	n := m.lastSamples
+	m.expectTS += uint32(n * ticksPerSample(m.lastKind))
+	if m.lastKind == kindOpus && m.opus != nil {
+		k, err := m.opus.Conceal(m.scratch[:], n)
+		if err == nil {
+			m.write(m.scratch[:k], true)
+			return
 		}
-		// G.711 has no model to extrapolate from; silence marked lost is
-		// honest and the detector can discount it.
-		clear(m.scratch[:n])
-		m.write(m.scratch[:n], true)
 	}
+	// G.711 has no model to extrapolate from; silence marked lost is
+	// honest and the detector can discount it.
+	clear(m.scratch[:n])
+	m.write(m.scratch[:n], true)
 }
 
-func (m *MediaSession) decode(s *rtpSlot) {
+func (m *MediaSession) decode(s *rtpSlot, p []byte) {
 	kind := m.payloads.Load()[s.pt&0x7f]
-	p := s.payload()
 	switch kind {
 	case kindPCMU, kindPCMA:
 		if len(p) == 0 || len(p) > dsp.OpusMaxPacketSamples {
@@ -677,6 +699,7 @@ func ticksPerSample(k payloadKind) int {
 
 // audioOut writes one decoded packet, first giving back as silence any
 // time the sender skipped (its timestamp ahead of where the stream was).
+// pcm is a prefix of m.scratch: when silence is owed it stays there.
 func (m *MediaSession) audioOut(ts uint32, k payloadKind, pcm []int16) {
 	tps := ticksPerSample(k)
 	if m.haveTS {
@@ -690,7 +713,7 @@ func (m *MediaSession) audioOut(ts uint32, k payloadKind, pcm []int16) {
 		m.write(pcm, false)
 		return
 	}
-	m.deferredN = copy(m.deferred[:], pcm)
+	m.deferredN = len(pcm)
 	m.flushFill()
 }
 
@@ -699,17 +722,14 @@ func (m *MediaSession) audioOut(ts uint32, k payloadKind, pcm []int16) {
 func (m *MediaSession) flushFill() bool {
 	progressed := false
 	if m.fillPending > 0 {
-		k := min(m.fillPending, fifoSize-int(m.wr-m.rd))
-		for range k {
-			i := m.wr & fifoMask
-			m.fifo[i], m.lostF[i] = 0, false
-			m.wr++
-		}
+		// One unit of silence per call, like every other emit step.
+		k := min(m.fillPending, emitRoom, fifoSize-int(m.wr-m.rd))
+		m.writeSilence(k)
 		m.fillPending -= k
 		progressed = k > 0
 	}
 	if m.fillPending == 0 && m.deferredN > 0 && fifoSize-int(m.wr-m.rd) >= m.deferredN {
-		m.write(m.deferred[:m.deferredN], false)
+		m.write(m.scratch[:m.deferredN], false)
 		m.deferredN = 0
 		progressed = true
 	}
@@ -723,16 +743,58 @@ func (m *MediaSession) switchKind(k payloadKind) {
 	m.lastKind = k
 }
 
+// write appends p to the FIFO. emit leaves room for any unit it writes;
+// the clamp only guarantees unread audio is never overwritten.
 func (m *MediaSession) write(p []int16, lost bool) {
-	for _, v := range p {
-		if m.wr-m.rd >= fifoSize {
-			return // cannot happen with bounded concealment; never overwrite unread audio
+	n := min(len(p), fifoSize-int(m.wr-m.rd))
+	i := int(m.wr & fifoMask)
+	k := copy(m.fifo[i:], p[:n])
+	copy(m.fifo[:], p[k:n])
+	m.markLost(m.wr, n, lost)
+	m.wr += uint64(n)
+}
+
+// writeSilence appends n samples of (not lost) silence.
+func (m *MediaSession) writeSilence(n int) {
+	n = min(n, fifoSize-int(m.wr-m.rd))
+	i := int(m.wr & fifoMask)
+	k := min(n, fifoSize-i)
+	clear(m.fifo[i : i+k])
+	clear(m.fifo[:n-k])
+	m.markLost(m.wr, n, false)
+	m.wr += uint64(n)
+}
+
+// markLost sets (lost) or clears the loss bits of n samples from pos.
+func (m *MediaSession) markLost(pos uint64, n int, lost bool) {
+	for n > 0 {
+		i := int(pos & fifoMask)
+		b := i & 63
+		k := min(n, 64-b)
+		mask := (^uint64(0) >> (64 - k)) << b
+		if lost {
+			m.lostB[i>>6] |= mask
+		} else {
+			m.lostB[i>>6] &^= mask
 		}
-		i := m.wr & fifoMask
-		m.fifo[i] = v
-		m.lostF[i] = lost
-		m.wr++
+		pos += uint64(k)
+		n -= k
 	}
+}
+
+// anyLost reports whether any of n samples from pos was concealed.
+func (m *MediaSession) anyLost(pos uint64, n int) bool {
+	for n > 0 {
+		i := int(pos & fifoMask)
+		b := i & 63
+		k := min(n, 64-b)
+		if m.lostB[i>>6]&((^uint64(0)>>(64-k))<<b) != 0 {
+			return true
+		}
+		pos += uint64(k)
+		n -= k
+	}
+	return false
 }
 
 // PendingDTMF pops a key that arrived after the last frame was returned.
@@ -751,14 +813,11 @@ func (m *MediaSession) PendingDTMF() (rune, bool) {
 
 func (m *MediaSession) popFrame(pcm []int16) FrameInfo {
 	var fi FrameInfo
-	for i := range dsp.FrameSamples {
-		j := m.rd & fifoMask
-		pcm[i] = m.fifo[j]
-		if m.lostF[j] {
-			fi.Lost = true
-		}
-		m.rd++
-	}
+	i := int(m.rd & fifoMask)
+	k := copy(pcm[:dsp.FrameSamples], m.fifo[i:])
+	copy(pcm[k:dsp.FrameSamples], m.fifo[:])
+	fi.Lost = m.anyLost(m.rd, dsp.FrameSamples)
+	m.rd += dsp.FrameSamples
 	switch m.lastKind {
 	case kindPCMU:
 		fi.Codec = CodecPCMU

@@ -67,6 +67,24 @@ func drain(t *testing.T, m *MediaSession) ([]int16, []FrameInfo) {
 	return nil, nil
 }
 
+// playOut does what ReadFrame does between socket reads, without forcing
+// a gap: takes every whole frame, then lets the session emit more, until
+// it makes no progress. Tests that feed a long stream before draining use
+// it, since the FIFO holds a frame's remainder plus one packet, not a
+// stream.
+func playOut(m *MediaSession, pcm *[]int16, infos *[]FrameInfo) {
+	frame := make([]int16, dsp.FrameSamples)
+	for {
+		for m.wr-m.rd >= dsp.FrameSamples {
+			*infos = append(*infos, m.popFrame(frame))
+			*pcm = append(*pcm, frame...)
+		}
+		if !m.emit(false) {
+			return
+		}
+	}
+}
+
 // mulawRamp is n μ-law bytes starting at off, so every sample is traceable.
 func mulawRamp(off, n int) []byte {
 	b := make([]byte, n)
@@ -105,12 +123,14 @@ func TestPtimeReassembly(t *testing.T) {
 			m := newTestSession(t, MediaOptions{})
 			per := ptime * 8
 			const total = 4800 // 600 ms: a multiple of every ptime and of 160
+			var pcm []int16
+			var infos []FrameInfo
 			for i := 0; i*per < total; i++ {
 				m.handleDatagram(rtpBytes(t, 1, uint16(i), uint32(i*per), 0, mulawRamp(i*per, per)), peerA, time.Now())
-				for m.emit(false) {
-				}
+				playOut(m, &pcm, &infos)
 			}
-			pcm, infos := drain(t, m)
+			p, fis := drain(t, m)
+			pcm, infos = append(pcm, p...), append(infos, fis...)
 			if !equalPCM(pcm, decodedRamp(0, total)) {
 				t.Fatalf("ptime %d: got %d samples, not the sent ramp", ptime, len(pcm))
 			}
@@ -441,6 +461,8 @@ func TestOpusFrames(t *testing.T) {
 	out := make([]byte, dsp.OpusMaxPacketBytes)
 	const hz = 600.0
 	const frames = 25
+	var got []int16
+	var infos []FrameInfo
 	for f := range frames {
 		for i := range pcm {
 			n := f*160 + i
@@ -451,10 +473,10 @@ func TestOpusFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.handleDatagram(rtpBytes(t, 3, uint16(f), uint32(f*960), PayloadOpus, out[:n]), peerA, time.Now())
-		for m.emit(false) {
-		}
+		playOut(m, &got, &infos)
 	}
-	got, infos := drain(t, m)
+	p, fis := drain(t, m)
+	got, infos = append(got, p...), append(infos, fis...)
 	if len(infos) != frames || infos[0].Codec != CodecOpus {
 		t.Fatalf("%d frames %+v", len(infos), infos[0])
 	}
@@ -789,5 +811,73 @@ func TestNonBlockingPoll(t *testing.T) {
 	start := time.Now()
 	if _, err := m.ReadFrame(frame, time.Now()); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("flooded poll: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestConcealmentFlagsAndLongGaps checks that concealed samples are
+// marked lost exactly on the frames they touch, across the FIFO's wrap,
+// and that a gap of large packets (more audio than the FIFO holds) is
+// concealed in full, a packet at a time.
+func TestConcealmentFlagsAndLongGaps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		per     int          // samples per packet (ptime × 8)
+		packets int          // sent, minus lost
+		lost    map[int]bool // sequence numbers never sent
+	}{
+		{"30ms, one lost, frames straddle it", 240, 40, map[int]bool{9: true}},
+		{"10ms, two gaps", 80, 120, map[int]bool{30: true, 31: true, 77: true}},
+		{"120ms, three lost: 2880 samples concealed", 960, 12, map[int]bool{4: true, 5: true, 6: true}},
+		{"20ms, gap longer than concealment", 160, 40, map[int]bool{10: true, 11: true, 12: true, 13: true, 14: true, 15: true, 16: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := newTestSession(t, MediaOptions{})
+			var pcm []int16
+			var infos []FrameInfo
+			var want []int16
+			var lostSamples []bool
+			run := 0 // consecutive lost packets
+			for seq := range tc.packets {
+				if tc.lost[seq] {
+					// Concealment stops at maxConcealPackets; the rest of
+					// the gap comes back from the timestamps as silence
+					// that is not marked lost.
+					want = append(want, make([]int16, tc.per)...)
+					for range tc.per {
+						lostSamples = append(lostSamples, run < maxConcealPackets)
+					}
+					run++
+					continue
+				}
+				run = 0
+				m.handleDatagram(rtpBytes(t, 4, uint16(seq), uint32(seq*tc.per), PayloadPCMU, mulawRamp(seq*tc.per, tc.per)), peerA, time.Now())
+				want = append(want, decodedRamp(seq*tc.per, tc.per)...)
+				for range tc.per {
+					lostSamples = append(lostSamples, false)
+				}
+				playOut(m, &pcm, &infos)
+			}
+			p, fis := drain(t, m)
+			pcm, infos = append(pcm, p...), append(infos, fis...)
+			whole := len(want) / dsp.FrameSamples * dsp.FrameSamples
+			if !equalPCM(pcm, want[:whole]) {
+				t.Fatalf("got %d samples, want %d: audio or concealment out of place", len(pcm), whole)
+			}
+			for i, fi := range infos {
+				wantLost := false
+				for _, l := range lostSamples[i*dsp.FrameSamples : (i+1)*dsp.FrameSamples] {
+					wantLost = wantLost || l
+				}
+				if fi.Lost != wantLost {
+					t.Errorf("frame %d: lost=%v, want %v", i, fi.Lost, wantLost)
+				}
+			}
+			if st := m.Stats(); st.Lost != uint64(len(tc.lost)) {
+				t.Errorf("lost %d, want %d", st.Lost, len(tc.lost))
+			}
+		})
 	}
 }
