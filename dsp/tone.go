@@ -1,11 +1,5 @@
 package dsp
 
-import (
-	"math"
-
-	"gonum.org/v1/gonum/dsp/fourier"
-)
-
 // Tone detection: voicemail beeps, fax (CED, CNG, V.21 preamble) and SIT
 // triplets, while rejecting call-progress dual tones, DTMF, sung vowels,
 // music, speech and noise.
@@ -22,8 +16,8 @@ import (
 //     dual tones usually fail one, so most of them never reach the FFT
 //     (~5 % of speech-like frames, 0–23 % of espeak-ng speech and song).
 //  2. spectrum (tone_spectrum.go, tone_fft.go): 256-point Hann-windowed real
-//     FFTs (a specialised radix-2/4 transform, ~1 µs), one per 10 ms hop on
-//     the last 32 ms of audio. With nothing in progress only the frame's
+//     FFTs (packed into 128 complex points for gonum's in-place radix-2
+//     transform, ~1.3 µs), one per 10 ms hop on the last 32 ms of audio. With nothing in progress only the frame's
 //     latest hop is analysed unless it is tonal; a confirmed steady tone
 //     is followed with one per frame. Each hop is
 //     classified as a pure tone (one peak holding ≥ 93 % of the in-band
@@ -126,17 +120,9 @@ const (
 // ToneDetector recognises tones in 8 kHz audio, one 20 ms frame at a time. It
 // is not safe for concurrent use: one call's owner goroutine owns it.
 type ToneDetector struct {
-	fft  *toneFFT
-	hann [toneWin]float64
-	pad  [FrameSamples]int16 // a short frame padded with silence
-	seq  [toneWin]float64    // windowed copy handed to the FFT
-	coef []complex128        // toneBins coefficients, preallocated
-	pow  [toneBins]float64   // power spectrum of the current hop
-
-	// Long-window FFT, run once per candidate run to veto close dual tones.
-	fftLong  *fourier.FFT
-	seqLong  [toneLongWin]float64
-	coefLong []complex128
+	fft toneFFT             // the hop's packed window and transform
+	pad [FrameSamples]int16 // a short frame padded with silence
+	pow [toneBins]float64   // power spectrum of the current hop
 
 	blocks  [toneBlockRing]float64 // mean square per 5 ms block, ring indexed by absolute block number
 	raw     [toneRawRing]int16     // raw samples, ring indexed by absolute sample number
@@ -159,20 +145,12 @@ type ToneDetector struct {
 	trace func(end int64, pre tonePretestResult, hp toneHopInfo)
 }
 
-// NewToneDetector returns a detector with its FFT plan and window ready; no
-// further allocation happens while processing frames.
+// NewToneDetector returns a detector ready for the first frame: one
+// allocation, no further allocation while processing frames. The window and
+// twiddle tables are shared by all detectors; the dual-tone veto borrows its
+// 1024-point workspace from a pool for the moment it runs (dualTone).
 func NewToneDetector() *ToneDetector {
-	t := &ToneDetector{
-		fft:      newToneFFT(),
-		fftLong:  fourier.NewFFT(toneLongWin),
-		coefLong: make([]complex128, toneLongWin/2+1),
-	}
-	for i := range t.hann {
-		// Periodic Hann: integer-bin tones leak into exactly ±1 bin, which
-		// keeps the peak-energy sums (±3 bins) tight.
-		t.hann[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/toneWin)
-	}
-	return t
+	return &ToneDetector{}
 }
 
 // Reset forgets all audio and state, as for a new call; audio time restarts at 0.

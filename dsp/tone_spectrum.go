@@ -1,6 +1,11 @@
 package dsp
 
-import "math"
+import (
+	"math"
+	"sync"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
 
 // Spectral classification of one 10 ms hop (a 32 ms Hann window).
 const (
@@ -97,17 +102,9 @@ type toneHopInfo struct {
 // FFT and classifies the hop.
 func (t *ToneDetector) analyze(end int64) toneHopInfo {
 	var hp toneHopInfo
-	// The window is at most two contiguous runs of the ring.
-	at := int((end - toneWin) & (toneRawRing - 1))
-	n := min(toneWin, toneRawRing-at)
-	for i, v := range t.raw[at : at+n] {
-		t.seq[i] = float64(v) * t.hann[i]
-	}
-	for i, v := range t.raw[:toneWin-n] {
-		t.seq[n+i] = float64(v) * t.hann[n+i]
-	}
+	t.fft.windowRing(&t.raw, int((end-toneWin)&(toneRawRing-1)))
 	t.stats.FFTs++
-	t.fft.power(&t.seq, &t.pow, specLo, specHi)
+	t.fft.power(&t.pow, specLo, specHi)
 	var total float64
 	for _, p := range t.pow[specLo : specHi+1] {
 		total += p
@@ -258,6 +255,21 @@ func (t *ToneDetector) envelope(end int64) (ratio float64, monotonic bool) {
 	return hi / lo, up || down
 }
 
+// toneLongWork is the dual-tone veto's 1024-point workspace (~40 KiB with
+// gonum's plan). The veto runs at most once per candidate run, so instead
+// of every call holding one, detectors borrow it from toneLongPool for the
+// duration of the veto: no allocation once the pool holds one per
+// concurrently vetoing goroutine (BenchmarkToneDualToneVeto).
+type toneLongWork struct {
+	plan *fourier.FFT
+	seq  [toneLongWin]float64
+	coef [toneLongWin/2 + 1]complex128
+}
+
+var toneLongPool = sync.Pool{New: func() any {
+	return &toneLongWork{plan: fourier.NewFFT(toneLongWin)}
+}}
+
 // dualTone looks for a second tone near f that a 256-point window cannot
 // separate: a long window (up to 1024 samples, 7.8 Hz bins) over the run so
 // far, a second peak within ±200 Hz at most 10 dB down, and no mirror peak
@@ -268,20 +280,20 @@ func (t *ToneDetector) dualTone(f float64, onset, end int64) bool {
 	if n < toneLongWin/4 {
 		return false
 	}
-	for i := range t.seqLong {
-		t.seqLong[i] = 0
-	}
+	w := toneLongPool.Get().(*toneLongWork)
+	defer toneLongPool.Put(w)
+	clear(w.seq[n:])
 	for i := int64(0); i < n; i++ {
-		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
-		t.seqLong[i] = w * float64(t.raw[(end-n+i)&(toneRawRing-1)])
+		h := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
+		w.seq[i] = h * float64(t.raw[(end-n+i)&(toneRawRing-1)])
 	}
-	t.fftLong.Coefficients(t.coefLong, t.seqLong[:])
+	coef := w.plan.Coefficients(w.coef[:], w.seq[:])
 	binHz := float64(SampleRate) / toneLongWin
 	pw := func(k int) float64 {
-		if k < 1 || k >= len(t.coefLong) {
+		if k < 1 || k >= len(coef) {
 			return 0
 		}
-		c := t.coefLong[k]
+		c := coef[k]
 		return real(c)*real(c) + imag(c)*imag(c)
 	}
 	kc := int(math.Round(f / binHz))

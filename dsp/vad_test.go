@@ -255,3 +255,14 @@ func BenchmarkVADProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(dsp.FrameMs)*1e6/(float64(b.Elapsed().Nanoseconds())/float64(b.N)), "x_realtime")
 }
+
+// vadSink keeps BenchmarkNewVAD's VADs on the heap, where a call's lives.
+var vadSink *dsp.VAD
+
+// BenchmarkNewVAD: one call's VAD (B/op is its memory).
+func BenchmarkNewVAD(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		vadSink = dsp.NewVAD()
+	}
+}
