@@ -132,9 +132,9 @@ func (r Report) ToneRecall(t string) Rate {
 	return r.rate(func(s ClipScore) bool { return s.Clip.Tone == t }, func(s ClipScore) bool { return s.ToneOK })
 }
 
-// ToneRecallListening is ToneRecall over the clips called machine: after a
-// human or no-speech verdict the detector stops listening (a person's call
-// goes to an agent), so this is the tone detector's own recall.
+// ToneRecallListening is ToneRecall over the clips called machine: the
+// tone detector's own recall where the verdict was right, apart from late
+// beeps after a human verdict.
 func (r Report) ToneRecallListening(t string) Rate {
 	return r.rate(func(s ClipScore) bool { return s.Clip.Tone == t && s.Verdict == VerdictMachine },
 		func(s ClipScore) bool { return s.ToneOK })

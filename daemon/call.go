@@ -440,7 +440,10 @@ func (r *callRun) publishAMD(evs []engine.Event) (disconnect bool) {
 		if ev.Type.Decision() {
 			r.m.cfg.Metrics.decisionLatency.Observe(float64(ev.AtMs))
 		}
-		if ev.Type == engine.EventMachineDetected || ev.Type == engine.EventToneDetected {
+		// Only a machine verdict hangs up (a tone before a verdict comes
+		// with one): a late beep after a human verdict is reported, but the
+		// person may already be talking to an agent.
+		if ev.Type == engine.EventMachineDetected {
 			disconnect = disconnect || r.amd.Mode == engine.ModeDisconnect
 		}
 		lvl := r.log.Info()

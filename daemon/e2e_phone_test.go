@@ -64,7 +64,9 @@ func TestE2ECodecsViaTestPhone(t *testing.T) {
 				Codecs: []string{string(codec)},
 			})
 			msgs := watch(t, c, id, 45*time.Second, func(in control.Incoming) {
-				if in.AMD != nil && in.AMD.Event.Type == engine.EventStopped {
+				// The application has its answer and hangs up (after a human
+				// verdict the detector would go on listening for a late beep).
+				if in.AMD != nil && in.AMD.Event.Type == engine.EventHumanDetected {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
 					if err := c.Hangup(ctx, id); err != nil {

@@ -720,7 +720,9 @@ func TestE2ETrunkDigestAuth(t *testing.T) {
 			c := connectClient(t, svc.url, "")
 			id := dialCall(t, c, control.Dial{Target: "+15550001", Trunk: "carrier"})
 			msgs := watch(t, c, id, 45*time.Second, func(in control.Incoming) {
-				if in.AMD != nil && in.AMD.Event.Type == engine.EventStopped {
+				// A person answered (the detector would go on listening
+				// for a late beep) or AMD is over: the application hangs up.
+				if in.AMD != nil && (in.AMD.Event.Type == engine.EventHumanDetected || in.AMD.Event.Type == engine.EventStopped) {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
 					_ = c.Hangup(ctx, id)

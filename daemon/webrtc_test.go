@@ -173,7 +173,16 @@ func TestWebRTCOfferOverControl(t *testing.T) {
 			if err := pub.Send(ctx, pkts, 5*time.Millisecond, nil); err != nil {
 				t.Fatal(err)
 			}
-			ce := collect(t, ctx, cli, id, func(ce *callEvents) bool { return ce.has(engine.EventStopped) })
+			// Wait for the verdict (after a human one the detector goes on
+			// listening for a late beep until the callee leaves).
+			ce := collect(t, ctx, cli, id, func(ce *callEvents) bool {
+				for _, w := range tc.want {
+					if !ce.has(w) {
+						return ce.has(engine.EventStopped)
+					}
+				}
+				return true
+			})
 			t.Logf("%s: %v", clip.File, ce)
 			for _, w := range tc.want {
 				if !ce.has(w) {

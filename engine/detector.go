@@ -38,6 +38,7 @@ type phase uint8
 const (
 	phaseListening phase = iota // no decision yet
 	phaseMachine                // machine verdict: waiting for the greeting end and the beep
+	phaseHuman                  // human verdict: listening for a late beep (see rules.go)
 	phaseDone                   // amd_stopped emitted
 )
 
@@ -75,6 +76,8 @@ type Detector struct {
 	decisionConf float64
 	machineAtMs  int64
 	stoppedSpk   bool
+	humanAtMs    int64 // when the human verdict fell
+	humanSpeech  int64 // greeting speech (ms) at the human verdict
 
 	out [maxEventsPerFrame]Event
 	n   int
@@ -121,6 +124,7 @@ func (d *Detector) Reset() {
 	d.soundRun, d.peakSNR, d.vadMs = 0, 0, 0
 	d.pending, d.pendingAt, d.pendingEnd = dsp.ToneResult{}, 0, 0
 	d.decision, d.decisionConf, d.machineAtMs, d.stoppedSpk = "", 0, 0, false
+	d.humanAtMs, d.humanSpeech = 0, 0
 	d.n = 0
 }
 
@@ -184,6 +188,8 @@ func (d *Detector) Process(frame []int16) []Event {
 		d.listen(s, tr)
 	case phaseMachine:
 		d.afterMachine(s, tr)
+	case phaseHuman:
+		d.afterHuman(s, tr)
 	}
 	return d.out[:d.n]
 }
@@ -246,7 +252,8 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s) &&
 		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
 		d.decide(EventHumanDetected, ReasonShortGreeting, d.humanConfidence(s))
-		d.stop(ReasonCompleted)
+		d.humanAtMs, d.humanSpeech = now, s.SpeechMs
+		d.phase = phaseHuman
 	case s.SpeechMs < MinHumanSpeechMs && !s.InUtterance && now >= int64(c.Timers.NoSpeechTimeoutMs) &&
 		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
 		d.decide(EventNoSpeechDetected, ReasonSilence, d.noSpeechConfidence(now))
@@ -302,6 +309,27 @@ func (d *Detector) afterMachine(s dsp.SegmentFrame, tr dsp.ToneResult) {
 		d.stoppedSpk = true
 	}
 	if now-d.machineAtMs >= int64(d.cfg.Timers.ToneTimeoutMs) {
+		d.stop(ReasonTimeout)
+	}
+}
+
+// afterHuman listens, after a human verdict, for the beep of a recording
+// that opened like a person ("Yeah, hello? … I'm not here, leave a
+// message"). Such a beep is reported as amd_tone_detected — the verdict
+// stands (exactly one decision), the application learns its caller is
+// talking to a recording — provided the "person" went on talking for
+// LateBeepMinSpeechMs first, as a greeting does, and toneTimeoutMs (counted
+// from the verdict) has not passed. Only beeps count: fax and SIT tones do
+// not follow a spoken greeting. The held-beep screening of rule 1 applies.
+func (d *Detector) afterHuman(s dsp.SegmentFrame, tr dsp.ToneResult) {
+	now := d.NowMs()
+	if tr.Detected == dsp.ToneBeep && s.SpeechMs-d.humanSpeech >= LateBeepMinSpeechMs &&
+		tr.OnsetMs-s.UtteranceEndMs >= LateBeepGapMs && now-d.humanAtMs <= int64(d.cfg.Timers.ToneTimeoutMs) {
+		d.toneDetected(tr)
+		d.stop(ReasonCompleted)
+		return
+	}
+	if now-d.humanAtMs >= int64(d.cfg.Timers.ToneTimeoutMs) {
 		d.stop(ReasonTimeout)
 	}
 }

@@ -128,7 +128,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(700).Say(1, -20).Silence(3000).Render(enginetest.NoisePink, -55)
 			},
-			want:  "human_detected(short_greeting) stopped(completed)",
+			want:  "human_detected(short_greeting) stopped(stopped)",
 			check: afterFirst(OpenerLo, OpenerHi),
 		},
 		{
@@ -136,7 +136,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(900).Say(4, -35).Silence(3000).Render(enginetest.NoiseBrown, -40)
 			},
-			want:  "human_detected(short_greeting) stopped(completed)",
+			want:  "human_detected(short_greeting) stopped(stopped)",
 			check: afterFirst(HumanLo, HumanHi),
 		},
 		{
@@ -144,7 +144,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(300).Say(3, -10).Silence(2500).Render(enginetest.NoiseNone, 0)
 			},
-			want:  "human_detected(short_greeting) stopped(completed)",
+			want:  "human_detected(short_greeting) stopped(stopped)",
 			check: afterFirst(HumanLo, HumanHi),
 		},
 		{
@@ -152,7 +152,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(600).Say(1, -22).Silence(1500).Say(1, -22).Silence(2000).Render(enginetest.NoiseWhite, -55)
 			},
-			want: "human_detected(short_greeting) stopped(completed)",
+			want: "human_detected(short_greeting) stopped(stopped)",
 			// the second hello settles it: a person, decided as after any short greeting
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				decidedAt(t, evs, c.Spans()[1][1], HumanLo, HumanHi)
@@ -170,7 +170,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(600).Say(1, -22).Silence(500).Say(1, -22).Silence(3000).Render(enginetest.NoiseWhite, -55)
 			},
-			want: "human_detected(short_greeting) stopped(completed)",
+			want: "human_detected(short_greeting) stopped(stopped)",
 			// "Hello, hello?" is one utterance: short enough to be an opener or not
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				decidedAt(t, evs, c.Spans()[1][1], HumanLo, OpenerHi)
@@ -264,7 +264,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(600).Say(6, -20).Silence(3000).Render(enginetest.NoiseWhite, -55)
 			},
-			want: "human_detected(short_greeting) stopped(completed)",
+			want: "human_detected(short_greeting) stopped(stopped)",
 			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
 				// an ambiguous-length greeting may wait longer than a "Hello?"
 				decidedAt(t, evs, c.Spans()[0][1], HumanLo, engine.AmbiguousSilenceMs+200)
@@ -341,7 +341,7 @@ func scenarios() []scenario {
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(4900).Say(1, -20).Silence(3000).Render(enginetest.NoiseWhite, -55)
 			},
-			want:  "human_detected(short_greeting) stopped(completed)",
+			want:  "human_detected(short_greeting) stopped(stopped)",
 			check: afterFirst(OpenerLo, OpenerHi),
 		},
 		{
@@ -875,5 +875,73 @@ func TestDetectorLastFrame(t *testing.T) {
 	}
 	if tr := d.LastFrame(); tr.Segment.Words == 0 || tr.Segment.FirstSpeechMs < 300 {
 		t.Errorf("trace segment %+v", tr.Segment)
+	}
+}
+
+// TestDetectorLateBeepAfterHuman: a recording that opens like a person
+// ("Yeah, hello? … I'm not here, leave a message" + beep) is called human
+// before its message starts; its beep is still reported, after the
+// verdict, while toneTimeoutMs since the verdict has not passed — and only
+// when the "person" went on talking like a greeting first.
+func TestDetectorLateBeepAfterHuman(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		cfg   engine.Config
+		build func(c *enginetest.Call) *enginetest.Call
+		want  string
+	}{
+		{
+			name: "recording that opens like a person",
+			build: func(c *enginetest.Call) *enginetest.Call {
+				return c.Silence(600).Say(3, -20).Silence(2000).Greeting(-20, 4, 3).Silence(400).Tone(1000, 400, -16).Silence(1500)
+			},
+			want: "human_detected(short_greeting) tone_detected(beep) stopped(completed)",
+		},
+		{
+			name: "beep right after a person's hello (no greeting follows)",
+			build: func(c *enginetest.Call) *enginetest.Call {
+				return c.Silence(600).Say(3, -20).Silence(1500).Tone(1000, 400, -16).Silence(1500)
+			},
+			want: "human_detected(short_greeting) stopped(stopped)",
+		},
+		{
+			name: "beep after the tone timeout",
+			cfg:  engine.Config{Timers: engine.Timers{ToneTimeoutMs: 3000}},
+			build: func(c *enginetest.Call) *enginetest.Call {
+				return c.Silence(600).Say(3, -20).Silence(2000).Greeting(-20, 4, 3).Silence(3000).Tone(1000, 400, -16).Silence(1500)
+			},
+			want: "human_detected(short_greeting) stopped(timeout)",
+		},
+		{
+			name: "person keeps talking, no beep",
+			build: func(c *enginetest.Call) *enginetest.Call {
+				return c.Silence(600).Say(3, -20).Silence(2000).Say(3, -20).Silence(900).Say(4, -20).Silence(2000)
+			},
+			want: "human_detected(short_greeting) stopped(stopped)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, f0 := range []float64{110, 200} {
+				c := enginetest.New(uint64(f0)+7, f0)
+				pcm := tc.build(c).Render(enginetest.NoisePink, -55)
+				evs := run(t, tc.cfg, pcm)
+				if got := seq(evs); got != tc.want {
+					t.Errorf("f0 %.0f: events\n got  %s\n want %s", f0, got, tc.want)
+					for _, e := range evs {
+						t.Logf("  %+v", e)
+					}
+					continue
+				}
+				checkInvariants(t, evs, true)
+				if e, ok := find(evs, engine.EventToneDetected); ok {
+					h, _ := find(evs, engine.EventHumanDetected)
+					if e.ToneKind != engine.ToneBeep || e.AtMs <= h.AtMs || e.ToneFrequencyHz < 980 || e.ToneFrequencyHz > 1020 {
+						t.Errorf("late beep evidence %+v after verdict at %d", e, h.AtMs)
+					}
+				}
+			}
+		})
 	}
 }

@@ -57,8 +57,17 @@ package engine
 //     starts "Hello?" just as the timer runs out is heard.
 //  6. Timeout. No verdict by decisionTimeoutMs → amd_decision_timeout.
 //
-// After a human, no-speech or timeout verdict the detector is done:
-// amd_stopped (completed). After a machine verdict it keeps listening:
+// After a no-speech or timeout verdict the detector is done: amd_stopped
+// (completed). After a human verdict it keeps listening for a late beep
+// until toneTimeoutMs (counted from the verdict) passes: a recording that
+// opened like a person ("Yeah, hello? … I'm not here, leave a message")
+// ends in a beep, which is reported as amd_tone_detected (reason beep) if
+// the greeting went on for LateBeepMinSpeechMs of speech after the verdict
+// and the beep starts LateBeepGapMs clear of it;
+// then amd_stopped (completed), or amd_stopped (timeout) when the tone
+// timeout passes without one. The verdict is not revised — exactly one
+// decision — but the application learns it is talking to a recording.
+// After a machine verdict it keeps listening:
 // amd_machine_stopped_speaking once the greeting is followed by
 // greetingCompletionTimeoutMs of silence (greeting_ended) or a tone (beep,
 // or fax/sit for those tones); amd_tone_detected when a tone is confirmed
@@ -87,7 +96,8 @@ package engine
 //     about 1.5 s of latency; greetings longer than one word keep the fast
 //     rule, so the median human verdict stays under 1 s after the first
 //     utterance. Recordings whose opener is longer than one word ("Yeah,
-//     hello?") are still called human.
+//     hello?") are still called human; their beep is reported after the
+//     human verdict (see above).
 //   - Greetings of 2.5–3 s of speech without a beep sit where people naming
 //     themselves and terse machines overlap; the rules lean human there.
 //   - A beep the tone detector does not confirm is heard as a short word.
@@ -144,6 +154,19 @@ const (
 	// MaxBeepHoldMs bounds how long such a beep is held (a tone that never
 	// ends is reported).
 	MaxBeepHoldMs = 3000
+	// LateBeepMinSpeechMs is the speech after a human verdict that makes a
+	// beep then the end of a recording's greeting: a recording that opened
+	// like a person goes on with its message (seconds of it) before the
+	// beep, while a beep-like tone that follows a person's answer within a
+	// syllable or two (a call-waiting tone, a phone's key click) is not a
+	// recording's.
+	LateBeepMinSpeechMs = 1000
+	// LateBeepGapMs is the quiet a late beep needs after the last speech.
+	// Machines leave 100 ms or more before their beep and the VAD ends a
+	// word up to 40–60 ms late; a tone that starts as a word fades is a
+	// held vowel. The verdict already went to a person, so a late beep must
+	// be unambiguous — stricter than BeepSpeechGapMs.
+	LateBeepGapMs = 60
 	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
 	// tone being confirmed, a burst not yet qualified — holds back the
 	// human rule.
