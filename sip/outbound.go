@@ -137,7 +137,10 @@ func validateHeaders(h map[string]string) error {
 }
 
 // OutboundCall is one call we placed. Its signalling runs on a goroutine of
-// its own; the owner reads Progress and Media and calls Hangup/Close.
+// its own until the answer; from then on nothing happens until the callee's
+// BYE or our hangup, so that goroutine ends and whichever comes first
+// finishes the call (a goroutine's stack would otherwise be held for the
+// whole call). The owner reads Progress and Media and calls Hangup/Close.
 type OutboundCall struct {
 	ua        *UA
 	req       DialRequest
@@ -152,7 +155,9 @@ type OutboundCall struct {
 	progress   chan Progress
 	waitCancel context.CancelCauseFunc
 	hangupOnce sync.Once
-	hangup     chan struct{}
+	hangup     context.Context // cancelled by requestHangup
+	hangupNow  context.CancelFunc
+	endOnce    sync.Once // the answered call's end: remote BYE or our hangup
 	done       chan struct{}
 	closeOnce  sync.Once
 	answered   atomic.Bool
@@ -228,8 +233,9 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 	c := &OutboundCall{
 		ua: u, req: req, sipCallID: uuid.NewString(), target: uriString(recipient),
 		media: media, offered: codecs, trunk: trunk,
-		progress: make(chan Progress, 8), hangup: make(chan struct{}), done: make(chan struct{}),
+		progress: make(chan Progress, 8), done: make(chan struct{}),
 	}
+	c.hangup, c.hangupNow = context.WithCancel(context.Background())
 	c.log = u.log.With().Str("callId", req.CallID).Str("sipCallId", c.sipCallID).Logger()
 
 	invite := ssip.NewRequest(ssip.INVITE, recipient)
@@ -334,7 +340,7 @@ func (c *OutboundCall) Done() <-chan struct{} { return c.done }
 func (c *OutboundCall) requestHangup() {
 	c.hangupOnce.Do(func() {
 		c.waitCancel(ErrCallerHangup)
-		close(c.hangup)
+		c.hangupNow()
 	})
 }
 
@@ -371,12 +377,9 @@ func (c *OutboundCall) emit(p Progress) {
 	c.progress <- p // never blocks: at most 7 sends into a buffer of 8
 }
 
-// run is the call's signalling goroutine.
+// run is the call's signalling goroutine, until the answer. The caller
+// holds one count of u.wg for it; an answered call keeps one until its end.
 func (c *OutboundCall) run(waitCtx context.Context, timeout time.Duration) {
-	defer close(c.done)
-	defer close(c.progress)
-	defer c.ua.unregister(c)
-	defer c.stopCtx() // the dial context no longer matters
 	timer := time.AfterFunc(timeout, func() { c.waitCancel(ErrNoAnswer) })
 	dlg := c.dlg.Load()
 	opts := sipgo.AnswerOptions{OnResponse: c.onResponse}
@@ -387,9 +390,50 @@ func (c *OutboundCall) run(waitCtx context.Context, timeout time.Duration) {
 	timer.Stop()
 	if err != nil {
 		c.fail(dlg, waitCtx, err)
+		c.end()
 		return
 	}
-	c.answer(dlg)
+	if !c.answer(dlg) {
+		c.end()
+		return
+	}
+	// Answered: the end runs on whichever of the two fires first, in the
+	// goroutine context.AfterFunc starts then; the other finds endOnce
+	// spent. Neither context is of a foreign type, so registering starts
+	// no goroutine.
+	c.ua.wg.Add(1)
+	context.AfterFunc(dlg.Context(), func() { c.endAnswered(dlg, false) })
+	context.AfterFunc(c.hangup, func() { c.endAnswered(dlg, true) })
+}
+
+// end closes the call's signalling: no progress follows, Done fires.
+func (c *OutboundCall) end() {
+	c.stopCtx() // the dial context no longer matters
+	c.ua.unregister(c)
+	close(c.progress)
+	close(c.done)
+}
+
+// endAnswered finishes an answered call once: BYE first when we hang up,
+// then the final progress.
+func (c *OutboundCall) endAnswered(dlg *sipgo.DialogClientSession, hangup bool) {
+	c.endOnce.Do(func() {
+		defer c.ua.wg.Done()
+		if hangup {
+			ctx, cancel := context.WithTimeout(context.Background(), DefaultHangupTimeout)
+			err := c.bye(ctx, dlg)
+			cancel()
+			if err != nil {
+				c.log.Warn().Err(err).Msg("bye failed")
+			}
+			c.log.Info().Msg("hung up")
+			c.emit(Progress{Kind: ProgressEnded})
+		} else {
+			c.log.Info().Msg("callee hung up")
+			c.emit(Progress{Kind: ProgressRemoteBye})
+		}
+		c.end()
+	})
 }
 
 func (c *OutboundCall) onResponse(res *ssip.Response) error {
@@ -467,7 +511,9 @@ func (c *OutboundCall) ackAndBye(dlg *sipgo.DialogClientSession) {
 	}
 }
 
-func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
+// answer acknowledges the 200 and reports the answer; false when the
+// answer carried nothing we can hear (the call has failed then).
+func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) bool {
 	now := time.Now()
 	res := dlg.InviteResponse
 	p := Progress{Kind: ProgressAnswered, StatusCode: res.StatusCode, ReasonPhrase: res.Reason,
@@ -486,7 +532,7 @@ func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
 		c.ackAndBye(dlg)
 		c.log.Warn().Err(err).Msg("answer without usable sdp")
 		c.emit(Progress{Kind: ProgressFailed, StatusCode: res.StatusCode, ReasonPhrase: res.Reason, Err: fmt.Errorf("answer: %w", err)})
-		return
+		return false
 	}
 	c.chosen.Store(&f)
 	c.media.SetPayloads(NewPayloadMap([]Format{f}, rm.DTMFPayloadType, rm.HasDTMF))
@@ -502,21 +548,7 @@ func (c *OutboundCall) answer(dlg *sipgo.DialogClientSession) {
 	c.log.Info().Str("codec", string(f.Codec)).Dur("connectMs", p.ConnectDuration).Dur("ringMs", p.RingDuration).
 		Stringer("remoteMedia", rm.Addr).Msg("answered")
 	c.emit(p)
-
-	select {
-	case <-dlg.Context().Done():
-		c.log.Info().Msg("callee hung up")
-		c.emit(Progress{Kind: ProgressRemoteBye})
-	case <-c.hangup:
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultHangupTimeout)
-		err := c.bye(ctx, dlg)
-		cancel()
-		if err != nil {
-			c.log.Warn().Err(err).Msg("bye failed")
-		}
-		c.log.Info().Msg("hung up")
-		c.emit(Progress{Kind: ProgressEnded})
-	}
+	return true
 }
 
 // bye sends BYE from the listening socket. sipgo's own BYE carries no local

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -582,5 +583,72 @@ func TestIPv6Call(t *testing.T) {
 	}
 	if r := c.Media().RemoteAddr(); !r.Addr().Is6() {
 		t.Errorf("latched %v", r)
+	}
+}
+
+// TestAnsweredCallHoldsNoGoroutine: once answered, a call waits for a BYE
+// or our hangup without a goroutine of its own (its stack would be held
+// for the whole call), and still ends properly both ways.
+func TestAnsweredCallHoldsNoGoroutine(t *testing.T) {
+	// Not parallel: other tests' calls in setup would be counted.
+	ph := newPhone(t)
+	u := newUA(t, 5*time.Second)
+	defer u.Close()
+	callGoroutines := func() int {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		n := 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "amd/sip.(*OutboundCall).") {
+				n++
+			}
+		}
+		return n
+	}
+	for _, hangup := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hangup=%v", hangup), func(t *testing.T) {
+			target := fmt.Sprintf("sip:x@%s", ph.Addr())
+			if !hangup {
+				target = fmt.Sprintf("sip:x@%s;bye-after=600", ph.Addr())
+			}
+			c, err := u.Dial(context.Background(), amdsip.DialRequest{Target: target})
+			if err != nil {
+				t.Fatal(err)
+			}
+			await(t, c, amdsip.ProgressAnswered)
+			n := -1
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if n = callGoroutines(); n == 0 {
+					break
+				}
+			}
+			if n != 0 {
+				t.Fatalf("%d goroutines still run the answered call's code", n)
+			}
+			want := amdsip.ProgressRemoteBye
+			if hangup {
+				want = amdsip.ProgressEnded
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := c.Hangup(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			await(t, c, want)
+			select {
+			case _, ok := <-c.Progress():
+				if ok {
+					t.Fatal("progress after the final step")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("progress not closed after the final step")
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("Done not closed")
+			}
+			c.Close()
+		})
 	}
 }
