@@ -306,6 +306,10 @@ func failedEnding(err error) ending {
 // with the command and progress channels polled between frames.
 func (r *callRun) answered(ctx context.Context) ending {
 	r.answerAt = r.m.cfg.Now()
+	// Early media is over, and its SIT check with it: the detector the
+	// answered call makes listens for tones from here on, so the early
+	// one's memory is not held for the rest of the call.
+	r.earlyTone = nil
 	r.publishStatus(call.StatusAnswered, ending{})
 	r.log.Info().Dur("ring", r.answerAt.Sub(r.start)).Msg("answered")
 	if r.amd.Mode != engine.ModeDisabled {
