@@ -380,20 +380,24 @@ func (c *Client) StopAMD(ctx context.Context, callID string) error {
 }
 
 // Subscribe asks for the events of callID, or of every call when empty.
-// For one call, what the call already sent is delivered on Events first
-// (Incoming.Replay set) when the engine keeps histories; see SubscribeState.
+// A call that does not exist yet is accepted: its events come when it does.
 func (c *Client) Subscribe(ctx context.Context, callID string) error {
-	_, err := c.SubscribeState(ctx, callID)
-	return err
+	return c.subscribe(ctx, Subscribe{CallID: callID})
 }
 
-// SubscribeState subscribes like Subscribe and returns the call's state
-// from the ack: nil for every call (callID empty) or from an engine older
-// than protocol revision 1.1. Its History has already been put on Events,
-// ahead of any live event of the call, when SubscribeState returns. A call
-// the engine does not know (any more) is an error matching ErrUnknownCall.
+// SubscribeState subscribes to one call with replay and returns its state
+// from the ack; nil from an engine older than protocol revision 1.1. The
+// state's History has already been put on Events (Incoming.Replay set),
+// ahead of any live event of the call, when SubscribeState returns, so a
+// consumer of Events sees the call's whole story in order (deduplicate by
+// AMD seq and status: an event sent during the subscribe may come twice).
+// A call the engine does not know (any more) is an error matching
+// ErrUnknownCall.
 func (c *Client) SubscribeState(ctx context.Context, callID string) (*CallState, error) {
-	cmd := Subscribe{Envelope: Envelope{Type: TypeSubscribe}, CallID: callID}
+	if callID == "" {
+		return nil, fmt.Errorf("control: subscribe with replay: %w", &FieldError{Field: "callId", Message: "required"})
+	}
+	cmd := Subscribe{Envelope: Envelope{Type: TypeSubscribe}, CallID: callID, Replay: true}
 	rep, err := c.roundTrip(ctx, &cmd.Envelope, &cmd)
 	if err != nil {
 		return nil, err
@@ -403,6 +407,18 @@ func (c *Client) SubscribeState(ctx context.Context, callID string) (*CallState,
 		return nil, fmt.Errorf("control: subscribe: unexpected reply %T: %w", rep, ErrBadMessage)
 	}
 	return ack.State, nil
+}
+
+func (c *Client) subscribe(ctx context.Context, cmd Subscribe) error {
+	cmd.Type = TypeSubscribe
+	rep, err := c.roundTrip(ctx, &cmd.Envelope, &cmd)
+	if err != nil {
+		return err
+	}
+	if _, ok := rep.(*Ack); !ok {
+		return fmt.Errorf("control: subscribe: unexpected reply %T: %w", rep, ErrBadMessage)
+	}
+	return nil
 }
 
 // Ping checks the connection end to end and returns the round-trip time.

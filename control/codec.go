@@ -176,7 +176,12 @@ func (d *Dial) validate() error {
 
 func (c *CallCommand) validate() error { return checkToken("callId", c.CallID, maxCallIDLen, true) }
 
-func (s *Subscribe) validate() error { return checkToken("callId", s.CallID, maxCallIDLen, false) }
+func (s *Subscribe) validate() error {
+	if s.Replay && s.CallID == "" {
+		return fieldErr("replay", "needs a callId: only one call's history is replayed")
+	}
+	return checkToken("callId", s.CallID, maxCallIDLen, false)
+}
 
 func (o *WebRTCOffer) validate() error {
 	if err := checkToken("callId", o.CallID, maxCallIDLen, false); err != nil {

@@ -70,6 +70,11 @@ type CallCommand struct {
 type Subscribe struct {
 	Envelope
 	CallID string `json:"callId,omitempty"`
+	// Replay (revision 1.1, with a callId) asks for the call's state and
+	// history in the ack, and for unknown_call when the engine does not
+	// know the call (any more). Without it a subscription to a call that
+	// does not exist yet is accepted and waits for it, as in 1.0.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // WebRTCOffer hands the engine a WebRTC SDP offer for a leg whose audio is to
@@ -88,17 +93,16 @@ type WebRTCOffer struct {
 type Ack struct {
 	Envelope
 	CallID string `json:"callId,omitempty"`
-	// State is set on the ack of a subscribe to one call by engines that
-	// keep call histories (revision 1.1 of the protocol): what the call did
-	// so far, so a client that missed events (it restarted, its connection
-	// dropped) can catch up. Older clients ignore it.
+	// State answers a subscribe with "replay" (revision 1.1) on engines that
+	// keep call histories: what the call did so far, so a client that missed
+	// events (it restarted, its connection dropped) can catch up.
 	State *CallState `json:"state,omitempty"`
 }
 
-// Revision is the protocol's minor revision within Version: 1 added the
-// subscribe ack's "state" and unknown_call for a call the engine does not
-// know. Additive only; a client needs no check to use an older engine
-// (the ack then simply carries no state).
+// Revision is the protocol's minor revision within Version: 1 added
+// subscribe's "replay", answered with the call's "state" in the ack or
+// unknown_call. Additive only: an older engine ignores "replay" and acks
+// without state, an older client never sends it.
 const Revision = 1
 
 // CallState is a call's state as the engine knows it, in a subscribe ack.

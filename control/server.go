@@ -39,9 +39,10 @@ type WebRTCHandler interface {
 }
 
 // CallStater is implemented by engines that keep each call's history
-// (amdd's manager). With it, subscribe to one call is answered with the
-// call's state in the ack, or unknown_call when the engine never had the
-// call or has forgotten it; without it, subscribe is acked without state.
+// (amdd's manager). With it, a subscribe to one call with "replay" is
+// answered with the call's state in the ack, or unknown_call when the
+// engine never had the call or has forgotten it; without it (or without
+// "replay") subscribe is acked without state.
 type CallStater interface {
 	// CallState returns what the call sent so far, or an error wrapping
 	// ErrUnknownCall. The server calls it holding its routing lock, so that
@@ -458,8 +459,9 @@ func (s *Server) ackOrError(c *conn, id, callID string, err error) {
 	s.reply(c, &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: id}, CallID: callID})
 }
 
-// subscribe routes a call's events (or every call's) to c. For one call on
-// an engine that keeps histories, the ack carries the call's state; the
+// subscribe routes a call's events (or every call's) to c. For one call
+// with replay, on an engine that keeps histories, the ack carries the
+// call's state; the
 // state is read, the ack queued and the route added under one hold of s.mu,
 // which Publish also takes: every event of the call is either in the ack's
 // history or queued after the ack, none is lost in between.
@@ -472,7 +474,8 @@ func (s *Server) subscribe(c *conn, m *Subscribe) {
 		s.enqueueReplyLocked(c, &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: m.ID}})
 		return
 	}
-	if !hasState {
+	if !hasState || !m.Replay {
+		// Revision 1.0: accepted whether or not the call exists yet.
 		s.routeLocked(c, m.CallID)
 		s.enqueueReplyLocked(c, &Ack{Envelope: Envelope{V: Version, Type: TypeAck, ID: m.ID}, CallID: m.CallID})
 		return

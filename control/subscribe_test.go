@@ -174,7 +174,7 @@ func TestSubscribeAckWire(t *testing.T) {
 				withMeta(status("c", call.StatusAnswered), tc.meta), amd("c", 1, engine.EventMachineDetected))
 			h := newStateHarness(t, map[string]CallState{"c": {Status: call.StatusAnswered, History: hist}})
 			ws := rawConn(t, h.url, nil)
-			if err := ws.WriteMessage(1, []byte(`{"v":1,"type":"subscribe","id":"s1","callId":"c"}`)); err != nil {
+			if err := ws.WriteMessage(1, []byte(`{"v":1,"type":"subscribe","id":"s1","callId":"c","replay":true}`)); err != nil {
 				t.Fatal(err)
 			}
 			_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -229,5 +229,33 @@ func TestSubscribeWithoutCallState(t *testing.T) {
 	h.srv.Publish("later", status("later", call.StatusTrying))
 	if in := nextEvent(t, c); in.CallID != "later" || in.Replay || in.Status == nil {
 		t.Fatalf("got %+v", in)
+	}
+}
+
+// TestSubscribeWithoutReplay: a revision-1.0 subscribe (no "replay") to an
+// engine that keeps histories behaves as before: accepted for a call that
+// does not exist yet, routed, and its ack carries no state.
+func TestSubscribeWithoutReplay(t *testing.T) {
+	h := newStateHarness(t, map[string]CallState{"c": {Status: call.StatusTrying, History: history("c", status("c", call.StatusTrying))}})
+	c := connect(t, h, "")
+	for _, id := range []string{"c", "not-yet"} {
+		if err := c.Subscribe(tctx(t), id); err != nil {
+			t.Fatalf("subscribe %s: %v", id, err)
+		}
+	}
+	h.srv.Publish("not-yet", status("not-yet", call.StatusTrying))
+	if in := nextEvent(t, c); in.CallID != "not-yet" || in.Replay {
+		t.Fatalf("got %+v, want the live event of the call subscribed before it existed", in)
+	}
+	ws := rawConn(t, h.url, nil)
+	if err := ws.WriteMessage(1, []byte(`{"v":1,"type":"subscribe","id":"s2","callId":"c"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, data, err := ws.ReadMessage(); err != nil || strings.Contains(string(data), "state") {
+		t.Fatalf("1.0 ack %s (%v) carries state", data, err)
+	}
+	if _, _, err := DecodeCommand([]byte(`{"v":1,"type":"subscribe","id":"s3","replay":true}`)); !errors.Is(err, ErrInvalidField) {
+		t.Fatalf("replay without callId: %v, want invalid_field", err)
 	}
 }

@@ -51,6 +51,9 @@ type callRun struct {
 	// deleted is set by the first WHIP DELETE: the resource is gone from
 	// then on, even while the owner is still hanging up.
 	deleted atomic.Bool
+	// hist is what the call published so far, for subscribe (history.go):
+	// written by the owner only, read by anyone without a lock.
+	hist atomic.Pointer[callHistory]
 
 	// owner state
 	call     Call
@@ -460,14 +463,16 @@ func (r *callRun) publishAMD(evs []engine.Event) (disconnect bool) {
 			continue
 		}
 		r.seq++
-		r.m.pub.Publish(r.id, &control.AMDEvent{
+		msg := &control.AMDEvent{
 			Envelope:   control.Envelope{V: control.Version, Type: control.TypeAMDEvent},
 			CallID:     r.id,
 			Leg:        r.leg,
 			Seq:        r.seq,
 			Event:      *ev,
 			TimeUnixMs: now,
-		})
+		}
+		r.recordAMD(msg)
+		r.m.pub.Publish(r.id, msg)
 	}
 	if disconnect {
 		// Let the detector close its story (amd_stopped) before the BYE.
@@ -536,5 +541,6 @@ func (r *callRun) publishStatus(st call.Status, e ending) {
 		msg.Reason, msg.ReasonCode, msg.EndReason = e.reason, e.reasonCode, e.end
 	}
 	r.m.cfg.Metrics.callStates.WithLabelValues(string(st)).Inc()
+	r.recordStatus(msg)
 	r.m.pub.Publish(r.id, msg)
 }

@@ -57,6 +57,12 @@ type Config struct {
 	Trunks []string
 	// NewDetector makes each answered call's detector.
 	NewDetector DetectorFactory
+	// HistoryRetention is how long an ended call's history still answers
+	// subscribe; 0 means DefaultHistoryRetention.
+	HistoryRetention time.Duration
+	// HistoryMaxEnded bounds the ended calls retained at once; 0 means
+	// DefaultHistoryMaxEnded.
+	HistoryMaxEnded int
 	// Log is the manager's logger; calls log with a callId field.
 	Log zerolog.Logger
 	// Metrics receives the daemon's counters; nil makes a private set.
@@ -81,6 +87,12 @@ func (c *Config) applyDefaults() {
 	if c.HangupTimeout <= 0 {
 		c.HangupTimeout = DefaultHangupTimeout
 	}
+	if c.HistoryRetention <= 0 {
+		c.HistoryRetention = DefaultHistoryRetention
+	}
+	if c.HistoryMaxEnded <= 0 {
+		c.HistoryMaxEnded = DefaultHistoryMaxEnded
+	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics()
 	}
@@ -104,6 +116,10 @@ type Manager struct {
 	mu     sync.Mutex
 	closed bool
 	calls  map[string]*callRun
+	// ended holds the histories of ended calls for subscribe, endedOrder
+	// the same in end order for pruning (history.go).
+	ended      map[string]*retained
+	endedOrder []*retained
 }
 
 // New returns a manager that dials through d and publishes to pub.
@@ -115,7 +131,7 @@ func New(cfg Config, d Dialer, pub Publisher) (*Manager, error) {
 		return nil, errors.New("daemon: nil publisher")
 	}
 	cfg.applyDefaults()
-	m := &Manager{cfg: cfg, dialer: d, pub: pub, trunks: map[string]bool{}, calls: map[string]*callRun{}}
+	m := &Manager{cfg: cfg, dialer: d, pub: pub, trunks: map[string]bool{}, calls: map[string]*callRun{}, ended: map[string]*retained{}}
 	for _, t := range cfg.Trunks {
 		m.trunks[t] = true
 	}
@@ -221,7 +237,7 @@ func (m *Manager) dial(ctx context.Context, d control.Dial) (string, error) {
 	go func() {
 		defer m.wg.Done()
 		defer m.cfg.Metrics.activeCalls.Dec()
-		defer m.remove(d.CallID)
+		defer m.retire(run)
 		run.run(cctx)
 	}()
 	return d.CallID, nil

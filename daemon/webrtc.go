@@ -171,7 +171,7 @@ func (e *WebRTCEngine) offer(ctx context.Context, o control.WebRTCOffer) (contro
 	go func() {
 		defer m.wg.Done()
 		defer m.cfg.Metrics.activeCalls.Dec()
-		defer m.remove(d.CallID)
+		defer m.retire(run)
 		run.run(cctx)
 	}()
 	return control.WebRTCAnswer{CallID: d.CallID, SDP: answer}, nil

@@ -128,6 +128,11 @@ func applyStatus(c *store.Call, s *control.CallStatus, now time.Time) []store.No
 	if store.FinalStatus(c.Status) {
 		return nil // the call was already resolved (e.g. after an engine loss)
 	}
+	if statusRank(s.Status) <= recordRank(c.Status) {
+		// Already applied: a replayed history (subscribe after a restart)
+		// overlaps with what was stored, or with a live event.
+		return nil
+	}
 	at := fromUnixMs(s.TimeUnixMs, now)
 	if s.Timings.RingDurationInMs > 0 {
 		c.RingDurationMs = s.Timings.RingDurationInMs
@@ -189,6 +194,9 @@ func applyStatus(c *store.Call, s *control.CallStatus, now time.Time) []store.No
 // subscribed to it. Events after the call's final status are recorded but
 // not notified: a receiver must never see Call-In-Progress after completed.
 func applyAMD(c *store.Call, e *control.AMDEvent, now time.Time) []store.Notification {
+	if e.Seq <= lastAMDSeq(c) {
+		return nil // already recorded: a replay overlapping what was stored
+	}
 	view := AMDEventView{Event: e.Event, Seq: e.Seq, Leg: e.Leg, Time: rfc3339(fromUnixMs(e.TimeUnixMs, now))}
 	raw, err := json.Marshal(view)
 	if err != nil {
@@ -203,6 +211,54 @@ func applyAMD(c *store.Call, e *control.AMDEvent, now time.Time) []store.Notific
 		return nil
 	}
 	return note(c, Notification{Status: NotifyInProgress, MachineDetection: raw}, now)
+}
+
+// statusRank orders the engine's call statuses; each is sent at most once
+// per call, in this order.
+func statusRank(s call.Status) int {
+	switch s {
+	case call.StatusTrying:
+		return 1
+	case call.StatusRinging:
+		return 2
+	case call.StatusAnswered:
+		return 3
+	case call.StatusCompleted, call.StatusFailed:
+		return 4
+	}
+	return 0
+}
+
+// recordRank is statusRank of the status a record is in.
+func recordRank(s string) int {
+	switch s {
+	case store.StatusTrying:
+		return 1
+	case store.StatusRinging:
+		return 2
+	case store.StatusAnswered:
+		return 3
+	}
+	if store.FinalStatus(s) {
+		return 4
+	}
+	return 0
+}
+
+// lastAMDSeq is the seq of the last AMD event recorded for c (0 for none).
+// Events arrive in seq order, so it is the dedupe bound for a replay.
+func lastAMDSeq(c *store.Call) int {
+	n := len(c.AMD.AMDEvents)
+	if n == 0 {
+		return 0
+	}
+	var ev struct {
+		Seq int `json:"seq"`
+	}
+	if json.Unmarshal(c.AMD.AMDEvents[n-1], &ev) != nil {
+		return 0
+	}
+	return ev.Seq
 }
 
 // Reason words of calls the gateway resolves itself.

@@ -18,7 +18,9 @@ import (
 type EngineConn interface {
 	Dial(ctx context.Context, d control.Dial) (string, error)
 	Hangup(ctx context.Context, callID string) error
-	Subscribe(ctx context.Context, callID string) error
+	// SubscribeState subscribes to one call with replay: its history is put
+	// on Events ahead of its live events (see control.Client.SubscribeState).
+	SubscribeState(ctx context.Context, callID string) (*control.CallState, error)
 	Events() <-chan control.Incoming
 	Done() <-chan struct{}
 	Err() error

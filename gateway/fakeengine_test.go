@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +37,11 @@ type fakeEngine struct {
 	ackDelay time.Duration
 	wg       sync.WaitGroup
 	stopCh   chan struct{}
+	// hist is what each dialled call published, for subscribe's state
+	// (control.CallStater), as amdd keeps it; it outlives a restart of the
+	// fake's server (the engine process stays, its connections drop) and
+	// goes with forget (the engine process restarted).
+	hist map[string][]control.HistoryEntry
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
@@ -43,7 +50,7 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeEngine{t: t, addr: l.Addr().String(), script: scriptByTarget}
+	f := &fakeEngine{t: t, addr: l.Addr().String(), script: scriptByTarget, hist: map[string][]control.HistoryEntry{}}
 	f.serve(l)
 	t.Cleanup(f.stop)
 	return f
@@ -96,9 +103,18 @@ func (f *fakeEngine) restart() {
 	f.serve(l)
 }
 
-// publish sends an event for callID now.
+// publish sends an event for callID now, recording it first (as amdd's
+// call owner does) so that a subscriber misses nothing.
 func (f *fakeEngine) publish(callID string, msg any) {
 	f.mu.Lock()
+	e := control.HistoryEntry{Seq: len(f.hist[callID]) + 1}
+	switch m := msg.(type) {
+	case *control.CallStatus:
+		e.Status = m
+	case *control.AMDEvent:
+		e.AMD = m
+	}
+	f.hist[callID] = append(f.hist[callID], e)
 	srv := f.srv
 	f.mu.Unlock()
 	if srv != nil {
@@ -110,6 +126,9 @@ func (f *fakeEngine) Dial(ctx context.Context, d control.Dial) (string, error) {
 	f.mu.Lock()
 	f.dials = append(f.dials, d)
 	refuse, stopCh, delay := f.refuse, f.stopCh, f.ackDelay
+	if refuse == nil {
+		f.hist[d.CallID] = []control.HistoryEntry{} // known from now on
+	}
 	f.mu.Unlock()
 	if refuse != nil {
 		return "", refuse
@@ -137,6 +156,38 @@ func (f *fakeEngine) Dial(ctx context.Context, d control.Dial) (string, error) {
 		}
 	})
 	return d.CallID, nil
+}
+
+// CallState answers subscribe like amdd: the call's history, or
+// unknown_call for a call this engine was never asked to dial (or forgot).
+func (f *fakeEngine) CallState(callID string) (control.CallState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.hist[callID]
+	if !ok {
+		return control.CallState{}, fmt.Errorf("call %q: %w", callID, control.ErrUnknownCall)
+	}
+	st := control.CallState{History: slices.Clone(h)}
+	for _, e := range h {
+		if e.Status != nil {
+			st.Status, st.Ended = e.Status.Status, e.Status.Status.Final()
+		}
+	}
+	return st, nil
+}
+
+// forgetCall drops a call's history: the engine lost it (it restarted).
+func (f *fakeEngine) forgetCall(id string) {
+	f.mu.Lock()
+	delete(f.hist, id)
+	f.mu.Unlock()
+}
+
+// published returns what callID published so far.
+func (f *fakeEngine) published(callID string) []control.HistoryEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.hist[callID])
 }
 
 func (f *fakeEngine) Hangup(callID string) error {

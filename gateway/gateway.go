@@ -225,8 +225,13 @@ func (g *Gateway) onEngineDown(l *engineLink, err error) {
 }
 
 // onEngineUp re-subscribes to the engine's open calls: their events resume
-// on this connection. An engine that no longer knows a call (unknown_call)
-// resolves it at once.
+// on this connection. The engine's ack carries each call's history, which
+// the control client puts on the event stream ahead of the call's live
+// events, so events sent while the gateway was away or dead — even the
+// final status of a call that ended meanwhile — are stored now (applyStatus
+// and applyAMD skip what was already stored) and the call resolves by its
+// real outcome, not at the engine-loss timeout. An engine that no longer
+// knows a call (unknown_call) resolves it at once.
 func (g *Gateway) onEngineUp(ctx context.Context, l *engineLink, c EngineConn) {
 	open, err := g.store.OpenCalls(ctx)
 	if err != nil {
@@ -238,10 +243,15 @@ func (g *Gateway) onEngineUp(ctx context.Context, l *engineLink, c EngineConn) {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, g.cfg.DialAckTimeout)
-		err := c.Subscribe(sctx, call.CallID)
+		st, err := c.SubscribeState(sctx, call.CallID)
 		cancel()
 		switch {
+		case err == nil && st != nil:
+			g.log.Info().Str("callId", call.CallID).Str("engine", l.url).Str("status", string(st.Status)).Bool("ended", st.Ended).
+				Int("history", len(st.History)).Msg("re-subscribed; the engine's history is being applied")
 		case err == nil:
+			// An engine older than protocol 1.1: no replay, the call's
+			// next event (or the loss timeout) settles it.
 		case errors.Is(err, control.ErrUnknownCall):
 			g.resolveLost(call.CallID, "engine no longer knows the call")
 		default:

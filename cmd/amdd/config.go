@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amd-engine/amd/daemon"
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 )
@@ -27,6 +28,11 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "json"
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultHistoryRetention and DefaultHistoryMaxEnded: how long, and how
+	// many, ended calls' histories still answer subscribe (a client that
+	// restarted catches up on what it missed).
+	DefaultHistoryRetention = daemon.DefaultHistoryRetention
+	DefaultHistoryMaxEnded  = daemon.DefaultHistoryMaxEnded
 	// envPrefix prefixes every environment variable (AMD_SIP_LISTEN, ...).
 	envPrefix = "AMD_"
 )
@@ -61,6 +67,12 @@ type Config struct {
 	MediaTimeout time.Duration `yaml:"media_timeout"`
 	// RingTimeout is the dial timeout for dials without timeoutInMs.
 	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// HistoryRetention is how long an ended call's history answers
+	// subscribe, so a client restarted after a crash replays what it missed.
+	HistoryRetention time.Duration `yaml:"history_retention"`
+	// HistoryMaxEnded bounds the ended calls whose history is kept at once
+	// (the oldest are forgotten first).
+	HistoryMaxEnded int `yaml:"history_max_ended"`
 	// LogLevel is zerolog's level: trace, debug, info, warn, error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is json (for machines) or console (for people).
@@ -99,6 +111,7 @@ func defaultConfig() Config {
 		SIPListen: DefaultSIPListen, ControlListen: DefaultControlListen, RTPPorts: DefaultRTPPorts,
 		MaxCalls: DefaultMaxCalls, MediaTimeout: DefaultMediaTimeout, RingTimeout: DefaultRingTimeout,
 		LogLevel: DefaultLogLevel, LogFormat: DefaultLogFormat, ShutdownTimeout: DefaultShutdownTimeout,
+		HistoryRetention: DefaultHistoryRetention, HistoryMaxEnded: DefaultHistoryMaxEnded,
 	}
 }
 
@@ -137,6 +150,12 @@ var knobs = []knob{
 	}},
 	{"media-timeout", "no RTP this long after answer = amd_error and hangup (default " + DefaultMediaTimeout.String() + ")", durationSetter(func(c *Config) *time.Duration { return &c.MediaTimeout })},
 	{"ring-timeout", "dial timeout when a dial sets no timeoutInMs (default " + DefaultRingTimeout.String() + ")", durationSetter(func(c *Config) *time.Duration { return &c.RingTimeout })},
+	{"history-retention", "how long an ended call's history answers subscribe (default " + DefaultHistoryRetention.String() + ")", durationSetter(func(c *Config) *time.Duration { return &c.HistoryRetention })},
+	{"history-max-ended", "ended calls whose history is kept at once (default " + strconv.Itoa(DefaultHistoryMaxEnded) + ")", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.HistoryMaxEnded = n
+		return err
+	}},
 	{"log-level", "trace, debug, info, warn or error (default " + DefaultLogLevel + ")", stringSetter(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "json or console (default " + DefaultLogFormat + ")", stringSetter(func(c *Config) *string { return &c.LogFormat })},
 	{"pprof-listen", "serve net/http/pprof on this address (default: off)", stringSetter(func(c *Config) *string { return &c.PprofListen })},
@@ -399,6 +418,12 @@ func (c Config) Validate() error {
 	}
 	if c.RingTimeout < time.Second || c.RingTimeout > 5*time.Minute {
 		return invalid("ring_timeout", "%v: want 1s..5m", c.RingTimeout)
+	}
+	if c.HistoryRetention < time.Second || c.HistoryRetention > 24*time.Hour {
+		return invalid("history_retention", "%v: want 1s..24h", c.HistoryRetention)
+	}
+	if c.HistoryMaxEnded < 1 || c.HistoryMaxEnded > 1000000 {
+		return invalid("history_max_ended", "%d: want 1..1000000", c.HistoryMaxEnded)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		return invalid("log_level", "%q: want trace, debug, info, warn or error", c.LogLevel)

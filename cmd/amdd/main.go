@@ -117,6 +117,9 @@ func serviceConfig(cfg Config, log zerolog.Logger) daemon.ServiceConfig {
 			MediaTimeout: cfg.MediaTimeout,
 			RingTimeout:  cfg.RingTimeout,
 			Trunks:       names,
+
+			HistoryRetention: cfg.HistoryRetention,
+			HistoryMaxEnded:  cfg.HistoryMaxEnded,
 		},
 		WebRTC: daemon.WebRTCConfig{UDPListen: cfg.WebRTCUDP, PublicIPs: cfg.WebRTCPublicIPs},
 		Log:    log,
