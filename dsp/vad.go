@@ -163,25 +163,28 @@ func (v *VAD) energyDB(frame []int16) float64 {
 	}
 	const h = vadHPTaps - 1
 	b := v.buf[:h+n]
-	for i, s := range frame {
-		b[h+i] = int32(s)
-	}
 	// Output i is centred on b[i+D] over the window b[i : i+taps]. The
-	// window sum slides by adding b[i+taps] and dropping b[i]; the three
-	// views below have equal lengths so the loop runs without bounds checks.
+	// window sum slides by adding b[i+taps] and dropping b[i]. The frame is
+	// converted into b as the window reaches it, in the same loop (a
+	// separate conversion pass cost a third of the filter); the views
+	// below have equal lengths so the loop runs without bounds checks.
 	// |y| ≤ 2·31·32768 fits an int32; y² needs 64 bits.
+	b[h] = int32(frame[0])
 	var sum int32
 	for _, x := range b[:vadHPTaps] {
 		sum += x
 	}
-	mid := b[vadHPDelay : vadHPDelay+n-1]
-	add := b[vadHPTaps : vadHPTaps+n-1]
-	drop := b[: n-1 : n-1]
+	src := frame[1:n]
+	mid := b[vadHPDelay : vadHPDelay+len(src)]
+	dst := b[vadHPTaps : vadHPTaps+len(src)]
+	drop := b[:len(src)]
 	var acc int64
-	for i := range mid {
+	for i, s := range src {
+		x := int32(s)
 		y := int64(vadHPTaps*mid[i] - sum)
 		acc += y * y
-		sum += add[i] - drop[i]
+		dst[i] = x
+		sum += x - drop[i]
 	}
 	y := int64(vadHPTaps*b[vadHPDelay+n-1] - sum) // the last output needs no slide
 	acc += y * y
@@ -259,7 +262,6 @@ func (v *VAD) Process(frame []int16) VADFrame {
 	cont := floor + v.spread + vadContinueDB
 	v.pow[v.powI] = v.lastPow
 	v.powI = (v.powI + 1) % vadSmoothFrames
-	es := 10 * math.Log10((v.pow[0]+v.pow[1]+v.pow[2])/vadSmoothFrames+1e-10)
 	gate := e >= vadMinSpeechDB
 
 	if gate && e > onset {
@@ -268,7 +270,7 @@ func (v *VAD) Process(frame []int16) VADFrame {
 		v.above = 0
 	}
 	switch {
-	case v.speech && es >= vadMinSpeechDB && es > cont:
+	case v.speech && v.continues(cont):
 		v.hang = vadHangover
 	case v.speech && v.hang > 0:
 		v.hang--
@@ -294,6 +296,14 @@ func (v *VAD) Process(frame []int16) VADFrame {
 	}
 
 	return VADFrame{Speech: v.speech, EnergyDB: e, NoiseFloorDB: floor, SNRDB: snr, NoiseSpreadDB: v.spread}
+}
+
+// continues reports whether speech goes on: the mean power of the last
+// vadSmoothFrames frames in dB clears the absolute gate and cont. Called
+// only while in speech (a logarithm is a fair share of a frame's cost).
+func (v *VAD) continues(cont float64) bool {
+	es := 10 * math.Log10((v.pow[0]+v.pow[1]+v.pow[2])/vadSmoothFrames+1e-10)
+	return es >= vadMinSpeechDB && es > cont
 }
 
 // raiseFloor lifts every stored minimum to at least f.

@@ -249,11 +249,15 @@ func BenchmarkVADProcess(b *testing.B) {
 	v := dsp.NewVAD()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := tsCPUTime()
 	for i := 0; b.Loop(); i++ {
 		k := i % frames
 		v.Process(pcm[k*dsp.FrameSamples : (k+1)*dsp.FrameSamples])
 	}
-	b.ReportMetric(float64(dsp.FrameMs)*1e6/(float64(b.Elapsed().Nanoseconds())/float64(b.N)), "x_realtime")
+	// CPU time (getrusage), so the team's concurrent builds do not skew it.
+	cpu := float64((tsCPUTime() - cpu0).Nanoseconds()) / float64(b.N)
+	b.ReportMetric(cpu, "cpu_ns/frame")
+	b.ReportMetric(float64(dsp.FrameMs)*1e6/cpu, "x_realtime")
 }
 
 // vadSink keeps BenchmarkNewVAD's VADs on the heap, where a call's lives.
