@@ -77,7 +77,6 @@ type Detector struct {
 	machineAtMs  int64
 	stoppedSpk   bool
 	humanAtMs    int64 // when the human verdict fell
-	humanSpeech  int64 // greeting speech (ms) at the human verdict
 
 	out [maxEventsPerFrame]Event
 	n   int
@@ -124,7 +123,7 @@ func (d *Detector) Reset() {
 	d.soundRun, d.peakSNR, d.vadMs = 0, 0, 0
 	d.pending, d.pendingAt, d.pendingEnd = dsp.ToneResult{}, 0, 0
 	d.decision, d.decisionConf, d.machineAtMs, d.stoppedSpk = "", 0, 0, false
-	d.humanAtMs, d.humanSpeech = 0, 0
+	d.humanAtMs = 0
 	d.n = 0
 }
 
@@ -252,7 +251,7 @@ func (d *Detector) listen(s dsp.SegmentFrame, tr dsp.ToneResult) {
 	case s.SpeechMs >= MinHumanSpeechMs && s.SilenceMs >= requiredSilenceMs(s) &&
 		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
 		d.decide(EventHumanDetected, ReasonShortGreeting, d.humanConfidence(s))
-		d.humanAtMs, d.humanSpeech = now, s.SpeechMs
+		d.humanAtMs = now
 		d.phase = phaseHuman
 	case s.SpeechMs < MinHumanSpeechMs && !s.InUtterance && now >= int64(c.Timers.NoSpeechTimeoutMs) &&
 		(d.soundRun == 0 || d.soundRun > MaxSoundDeferMs) && d.pending.Detected == dsp.ToneNone:
@@ -315,16 +314,20 @@ func (d *Detector) afterMachine(s dsp.SegmentFrame, tr dsp.ToneResult) {
 
 // afterHuman listens, after a human verdict, for the beep of a recording
 // that opened like a person ("Yeah, hello? … I'm not here, leave a
-// message"). Such a beep is reported as amd_tone_detected — the verdict
-// stands (exactly one decision), the application learns its caller is
-// talking to a recording — provided the "person" went on talking for
-// LateBeepMinSpeechMs first, as a greeting does, and toneTimeoutMs (counted
-// from the verdict) has not passed. Only beeps count: fax and SIT tones do
-// not follow a spoken greeting. The held-beep screening of rule 1 applies.
+// message") or whose greeting ended just before the human rule's silence ran
+// out ("Leave a message." … beep). Such a beep is reported as
+// amd_tone_detected — the verdict stands (exactly one decision), the
+// application learns its caller is talking to a recording — when it follows
+// speech as a recording's beep follows its greeting: between LateBeepGapMs
+// and LateBeepMaxGapMs after the last word, while toneTimeoutMs (counted from
+// the verdict) has not passed. A tone that starts as a word fades is a held
+// vowel; one long after the last word is not a greeting's beep. Only beeps
+// count: fax and SIT tones do not follow a spoken greeting. The held-beep
+// screening of rule 1 applies.
 func (d *Detector) afterHuman(s dsp.SegmentFrame, tr dsp.ToneResult) {
 	now := d.NowMs()
-	if tr.Detected == dsp.ToneBeep && s.SpeechMs-d.humanSpeech >= LateBeepMinSpeechMs &&
-		tr.OnsetMs-s.UtteranceEndMs >= LateBeepGapMs && now-d.humanAtMs <= int64(d.cfg.Timers.ToneTimeoutMs) {
+	if gap := tr.OnsetMs - s.UtteranceEndMs; tr.Detected == dsp.ToneBeep && gap >= LateBeepGapMs &&
+		gap <= LateBeepMaxGapMs && now-d.humanAtMs <= int64(d.cfg.Timers.ToneTimeoutMs) {
 		d.toneDetected(tr)
 		d.stop(ReasonCompleted)
 		return

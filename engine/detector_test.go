@@ -879,10 +879,11 @@ func TestDetectorLastFrame(t *testing.T) {
 }
 
 // TestDetectorLateBeepAfterHuman: a recording that opens like a person
-// ("Yeah, hello? … I'm not here, leave a message" + beep) is called human
-// before its message starts; its beep is still reported, after the
-// verdict, while toneTimeoutMs since the verdict has not passed — and only
-// when the "person" went on talking like a greeting first.
+// ("Yeah, hello? … I'm not here, leave a message" + beep), or whose short
+// greeting ends just before the human rule's silence runs out, is called
+// human before its beep; the beep is still reported, after the verdict,
+// while toneTimeoutMs since the verdict has not passed — and only when it
+// follows the last word as a recording's beep does.
 func TestDetectorLateBeepAfterHuman(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -899,9 +900,16 @@ func TestDetectorLateBeepAfterHuman(t *testing.T) {
 			want: "human_detected(short_greeting) tone_detected(beep) stopped(completed)",
 		},
 		{
-			name: "beep right after a person's hello (no greeting follows)",
+			name: "short greeting whose beep comes just after the human rule fired",
 			build: func(c *enginetest.Call) *enginetest.Call {
-				return c.Silence(600).Say(3, -20).Silence(1500).Tone(1000, 400, -16).Silence(1500)
+				return c.Silence(600).Say(3, -20).Silence(1100).Tone(1000, 400, -16).Silence(1500)
+			},
+			want: "human_detected(short_greeting) tone_detected(beep) stopped(completed)",
+		},
+		{
+			name: "beep long after a person's hello",
+			build: func(c *enginetest.Call) *enginetest.Call {
+				return c.Silence(600).Say(3, -20).Silence(2500).Tone(1000, 400, -16).Silence(1500)
 			},
 			want: "human_detected(short_greeting) stopped(stopped)",
 		},
@@ -909,7 +917,7 @@ func TestDetectorLateBeepAfterHuman(t *testing.T) {
 			name: "beep after the tone timeout",
 			cfg:  engine.Config{Timers: engine.Timers{ToneTimeoutMs: 3000}},
 			build: func(c *enginetest.Call) *enginetest.Call {
-				return c.Silence(600).Say(3, -20).Silence(2000).Greeting(-20, 4, 3).Silence(3000).Tone(1000, 400, -16).Silence(1500)
+				return c.Silence(600).Say(3, -20).Silence(2000).Greeting(-20, 4, 3, 4).Silence(400).Tone(1000, 400, -16).Silence(1500)
 			},
 			want: "human_detected(short_greeting) stopped(timeout)",
 		},

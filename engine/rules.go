@@ -60,13 +60,13 @@ package engine
 // After a no-speech or timeout verdict the detector is done: amd_stopped
 // (completed). After a human verdict it keeps listening for a late beep
 // until toneTimeoutMs (counted from the verdict) passes: a recording that
-// opened like a person ("Yeah, hello? … I'm not here, leave a message")
-// ends in a beep, which is reported as amd_tone_detected (reason beep) if
-// the greeting went on for LateBeepMinSpeechMs of speech after the verdict
-// and the beep starts LateBeepGapMs clear of it;
-// then amd_stopped (completed), or amd_stopped (timeout) when the tone
-// timeout passes without one. The verdict is not revised — exactly one
-// decision — but the application learns it is talking to a recording.
+// opened like a person ("Yeah, hello? … I'm not here, leave a message"), or
+// whose short greeting ended just before HumanSilenceMs ran out, ends in a
+// beep that follows its last word by LateBeepGapMs–LateBeepMaxGapMs. Such a
+// beep is reported as amd_tone_detected (reason beep); then amd_stopped
+// (completed), or amd_stopped (timeout) when the tone timeout passes
+// without one. The verdict is not revised — exactly one decision — but the
+// application learns it is talking to a recording.
 // After a machine verdict it keeps listening:
 // amd_machine_stopped_speaking once the greeting is followed by
 // greetingCompletionTimeoutMs of silence (greeting_ended) or a tone (beep,
@@ -154,19 +154,17 @@ const (
 	// MaxBeepHoldMs bounds how long such a beep is held (a tone that never
 	// ends is reported).
 	MaxBeepHoldMs = 3000
-	// LateBeepMinSpeechMs is the speech after a human verdict that makes a
-	// beep then the end of a recording's greeting: a recording that opened
-	// like a person goes on with its message (seconds of it) before the
-	// beep, while a beep-like tone that follows a person's answer within a
-	// syllable or two (a call-waiting tone, a phone's key click) is not a
-	// recording's.
-	LateBeepMinSpeechMs = 1000
-	// LateBeepGapMs is the quiet a late beep needs after the last speech.
-	// Machines leave 100 ms or more before their beep and the VAD ends a
-	// word up to 40–60 ms late; a tone that starts as a word fades is a
-	// held vowel. The verdict already went to a person, so a late beep must
-	// be unambiguous — stricter than BeepSpeechGapMs.
-	LateBeepGapMs = 60
+	// LateBeepGapMs and LateBeepMaxGapMs bound the quiet between the last
+	// word and a beep heard after a human verdict. Machines leave 100 ms or
+	// more before their beep and the VAD ends a word up to 40–60 ms late,
+	// while a tone that starts as a word fades is a held vowel; and a
+	// recording beeps within about a second of its greeting (1.5 s allows
+	// for slow machines), while a tone long after a person last spoke (a
+	// call-waiting tone) is no greeting's beep. The verdict already went to
+	// a person, so a late beep must be unambiguous — stricter than
+	// BeepSpeechGapMs.
+	LateBeepGapMs    = 60
+	LateBeepMaxGapMs = 1500
 	// MaxSoundDeferMs bounds how long a sound that is not (yet) a word — a
 	// tone being confirmed, a burst not yet qualified — holds back the
 	// human rule.
