@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,8 @@ import (
 	"github.com/amd-engine/amd/gateway/auth"
 	"github.com/amd-engine/amd/gateway/notify"
 	"github.com/amd-engine/amd/gateway/store"
+
+	_ "modernc.org/sqlite" // the test's own connection, to hold amdgw's write lock
 )
 
 // proc is an amdgw subprocess.
@@ -205,9 +209,9 @@ func TestE2EKill9WithAmdd(t *testing.T) {
 		return len(rcv.got) >= 3
 	})
 	// Kill only once amdgw has stored every status amdd sent: the guarantee
-	// under test is that a stored notification survives kill -9. An event
-	// still in flight on the control channel at the kill is a known gap
-	// (subscribe does not replay a call's state after a restart).
+	// under test is that a stored notification survives kill -9. Events
+	// still in flight at the kill are TestE2EKill9InFlight's case (replayed
+	// by amdd on re-subscribe).
 	st, err := store.OpenSQLite(dbPath)
 	if err != nil {
 		t.Fatal(err)
@@ -259,4 +263,213 @@ func TestE2EKill9WithAmdd(t *testing.T) {
 		}
 	}
 	t.Logf("busy %v, human %v after %d POSTs", obs.expected(busy, all), obs.expected(human, all), len(rcv.got))
+}
+
+// lockWrites takes SQLite's write lock on path from another connection, the
+// way a stalled disk would: amdgw keeps receiving events but cannot store
+// them. The returned func releases the lock.
+func lockWrites(t *testing.T, path string) func() {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("take the write lock: %v", err)
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+			_ = conn.Close()
+			_ = db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// TestE2EKill9InFlight: amdgw is killed with SIGKILL while amdd's events are
+// in flight — amdd sent them, amdgw received them, none is stored (its
+// database write lock is held by the test from just after each call's
+// Answered was stored, so the kill lands with the decision and, for one
+// call, the final status unstored). The restarted amdgw re-subscribes with
+// replay: every notification is delivered, in order, under stable keys
+// (<callId>.1..n, one body per key), the ended call resolves by its real
+// outcome at once, and the live call goes on to its end — none is Failed.
+func TestE2EKill9InFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds amdgw, runs amdd and SIPp")
+	}
+	bin := buildAmdgw(t)
+	amddURL := startAmdd(t)
+	obs := observe(t, amddURL)
+	snk := newSink(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dbPath := filepath.Join(t.TempDir(), "gw.db")
+	// A loss timeout far beyond the test's waits: a call resolved as lost
+	// would show up as Failed, not as a pass by timeout.
+	args := []string{"--engine", amddURL, "--db", dbPath,
+		"--notify-base-backoff", "50ms", "--notify-max-backoff", "300ms", "--engine-loss-timeout", "5m"}
+	p := startProc(t, bin, addr, args...)
+	token, _ := auth.Mint([]byte(jwtSecret), "e2e", time.Hour, time.Now())
+	dial := func(target string) string {
+		t.Helper()
+		body := fmt.Sprintf(`{"target":%q,"caller":"+1555","notifyurl":%q}`, target, snk.srv.URL)
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/1.1/public/bot/b/smartassist/dialout", strings.NewReader(body))
+		req.Header.Set("auth", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res struct{ CallID string }
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("dialout %d %v", resp.StatusCode, err)
+		}
+		return res.CallID
+	}
+	wav := clipFor(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	// short ends while amdgw cannot store; long is still up at the kill.
+	short := dial(fmt.Sprintf("sip:s@127.0.0.1:%d", startCallee(t, "uas_stream_bye.xml", map[string]string{"WAV": wav, "BYE_MS": "3500"})))
+	long := dial(fmt.Sprintf("sip:l@127.0.0.1:%d", startCallee(t, "uas_stream_bye.xml", map[string]string{"WAV": wav, "BYE_MS": "9000"})))
+
+	st, err := store.OpenSQLite(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(id string) int {
+		notes, err := st.Notifications(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(notes)
+	}
+	waitUntil(t, "Answered stored for both calls", 30*time.Second, func() bool { return stored(short) >= 1 && stored(long) >= 1 })
+	release := lockWrites(t, dbPath)
+	atLock := map[string]int{short: stored(short), long: stored(long)}
+
+	decided := func(id string) bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		for _, in := range obs.got[id] {
+			if in.AMD != nil && in.AMD.Event.Type.Decision() {
+				return true
+			}
+		}
+		return false
+	}
+	final := func(id string) bool {
+		e := obs.expected(id, all)
+		return len(e) > 0 && (e[len(e)-1] == "completed" || e[len(e)-1] == "Failed")
+	}
+	waitUntil(t, "amdd sent long's decision and short's final status", 30*time.Second, func() bool {
+		return decided(long) && final(short)
+	})
+	if final(long) {
+		t.Fatal("the long call ended before the kill; the test would not cover a live call")
+	}
+	time.Sleep(200 * time.Millisecond) // on the wire to amdgw, or in its hands
+	p.kill()
+	release()
+	// The proof that the kill hit events in flight: nothing amdd sent after
+	// the lock was stored.
+	for id, n := range atLock {
+		if got := stored(id); got != n {
+			t.Fatalf("%s: %d notifications stored at the kill, %d at the lock: the lock did not hold", id, got, n)
+		}
+		if n >= len(obs.expected(id, all)) {
+			t.Fatalf("%s: everything amdd sent was stored before the kill; the test proves nothing", id)
+		}
+	}
+	st.Close()
+	t.Logf("killed with %d/%d (short) and %d/%d (long, still up) notifications stored", atLock[short], len(obs.expected(short, all)),
+		atLock[long], len(obs.expected(long, all)))
+
+	restart := time.Now()
+	startProc(t, bin, addr, args...)
+	// short ended while amdgw was dead: the replay resolves it at once.
+	waitFor := func(id string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			got, want := distinct(snk.forCall(id)), obs.expected(id, all)
+			if final(id) && strings.Join(got, " ") == strings.Join(want, " ") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: delivered %v, amdd said %v", id, got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(short, 10*time.Second)
+	t.Logf("ended call resolved %v after the restart", time.Since(restart).Round(time.Millisecond))
+	waitFor(long, 30*time.Second)
+
+	for _, id := range []string{short, long} {
+		bodies := map[string]string{}
+		owed := len(obs.expected(id, all))
+		for _, n := range snk.forCall(id) {
+			if n.SigErr != nil {
+				t.Fatalf("%s: signature: %v", id, n.SigErr)
+			}
+			seq, err := strconv.Atoi(strings.TrimPrefix(n.Key, id+"."))
+			if err != nil || seq < 1 || seq > owed {
+				t.Fatalf("%s: idempotency key %q outside %s.1..%d", id, n.Key, id, owed)
+			}
+			if b, ok := bodies[n.Key]; ok && b != n.Raw {
+				t.Fatalf("%s: key %s sent with two bodies", id, n.Key)
+			}
+			bodies[n.Key] = n.Raw
+		}
+		if len(bodies) != owed {
+			t.Fatalf("%s: %d keys for %d notifications", id, len(bodies), owed)
+		}
+		if s := statusOf(t, addr, token, id); s == "Failed" || s == "" {
+			t.Fatalf("%s: interaction status %q", id, s)
+		}
+	}
+}
+
+// distinct lists the statuses of the first delivery of each key, in order
+// (a notification redelivered after the kill counts once).
+func distinct(notes []gotNote) []string {
+	seen := map[string]bool{}
+	var out []gotNote
+	for _, n := range notes {
+		if !seen[n.Key] {
+			seen[n.Key] = true
+			out = append(out, n)
+		}
+	}
+	return statuses(out)
+}
+
+// statusOf reads a call's interaction status from amdgw's API.
+func statusOf(t *testing.T, addr, token, id string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/1.1/public/bot/b/interactions/"+id, nil)
+	req.Header.Set("auth", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return body.Status
 }
