@@ -134,6 +134,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"v":1,"type":"dial","id":"1","target":"+1","caller":"x","timers":{"decisionTimeoutMs":1},"codecs":["opus"]}`,
 		`{"v":1,"type":"hangup","id":"2","callId":"c"}`,
 		`{"v":1,"type":"subscribe","id":"3"}`,
+		`{"v":1,"type":"subscribe","id":"3","callId":"c","replay":true}`,
+		`{"v":1,"type":"subscribe","id":"3","replay":true}`,
 		`{"v":1,"type":"ping","id":"4"}`,
 		`{"v":1,"type":"webrtc.offer","id":"5","sdp":"v=0"}`,
 		`{"v":1,"type":"call.status","callId":"c","status":"answered","timings":{}}`,

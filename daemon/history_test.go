@@ -171,6 +171,9 @@ func TestSubscribeReplaysHistory(t *testing.T) {
 				t.Fatalf("%s: %v", id, err)
 			}
 		}
+		if v := metricValue(t, h.m.Metrics().Registry, "amd_call_histories_retained"); v != 2 {
+			t.Fatalf("amd_call_histories_retained %v, want 2", v)
+		}
 	})
 	t.Run("past the retention", func(t *testing.T) {
 		h.skew.Store(int64(retention + time.Second))
@@ -181,6 +184,9 @@ func TestSubscribeReplaysHistory(t *testing.T) {
 		}
 		if n := h.m.RetainedCalls(); n != 0 {
 			t.Fatalf("%d calls still retained", n)
+		}
+		if v := metricValue(t, h.m.Metrics().Registry, "amd_call_histories_retained"); v != 0 {
+			t.Fatalf("amd_call_histories_retained %v after the retention", v)
 		}
 	})
 }
@@ -239,4 +245,22 @@ func TestHistoryBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkHistoryRecord is the cost the history adds per published
+// message (statuses and AMD events, a handful per call; never per frame):
+// one snapshot, plus the entries' array growing by doubling.
+func BenchmarkHistoryRecord(b *testing.B) {
+	st := &control.CallStatus{Status: call.StatusAnswered}
+	ev := &control.AMDEvent{Seq: 1}
+	now := time.Unix(0, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := (*callHistory)(nil).with(st, nil, now)
+		for range 6 { // a typical call: decision, tone, stopped, ...
+			h = h.with(nil, ev, now)
+		}
+		_ = h.with(&control.CallStatus{Status: call.StatusCompleted}, nil, now)
+	}
+	b.ReportMetric(8, "msgs/op")
 }

@@ -136,6 +136,7 @@ func New(cfg Config, d Dialer, pub Publisher) (*Manager, error) {
 		m.trunks[t] = true
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	cfg.Metrics.registerHistory(m)
 	return m, nil
 }
 

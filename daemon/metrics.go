@@ -18,6 +18,7 @@ import (
 //	amd_events_total{event}              AMD events, by engine.EventType
 //	amd_decision_audio_ms                histogram: audio ms from answer to the decision
 //	amd_active_calls                     calls in progress
+//	amd_call_histories_retained          ended calls whose history still answers subscribe
 //	amd_rtp_packets_total, amd_rtp_lost_total, amd_rtp_late_total, amd_decode_errors_total
 //	                                     media counters (added every 5 s of audio and at call end)
 //	amd_control_connections              open control connections
@@ -107,4 +108,12 @@ func (m *Metrics) addMedia(s MediaStats) {
 	m.rtpLost.Add(float64(s.Lost))
 	m.rtpLate.Add(float64(s.Late))
 	m.decodeErrors.Add(float64(s.DecodeErrors))
+}
+
+// registerHistory exports how many ended calls' histories m retains. A
+// second manager on the same Metrics keeps the first one's gauge.
+func (mt *Metrics) registerHistory(m *Manager) {
+	_ = mt.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "amd_call_histories_retained", Help: "Ended calls whose history still answers subscribe with replay.",
+	}, func() float64 { return float64(m.RetainedCalls()) }))
 }
