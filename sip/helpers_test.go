@@ -70,6 +70,12 @@ type sippProc struct {
 // loopback. remote, when set, makes SIPp a UAC calling that address.
 func startSIPp(t *testing.T, scenario string, remote string) *sippProc {
 	t.Helper()
+	return startSIPpCalls(t, scenario, remote, 1)
+}
+
+// startSIPpCalls is startSIPp for a scenario SIPp runs calls times (-m).
+func startSIPpCalls(t *testing.T, scenario string, remote string, calls int) *sippProc {
+	t.Helper()
 	bin, err := exec.LookPath("sipp")
 	if err != nil {
 		t.Skip("sipp not installed (make deps installs sip-tester)")
@@ -80,7 +86,7 @@ func startSIPp(t *testing.T, scenario string, remote string) *sippProc {
 	p := &sippProc{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), exited: make(chan struct{}),
 		errf: filepath.Join(dir, "errors.log")}
 	args := []string{"-sf", filepath.Join("sipp", scenario), "-i", "127.0.0.1", "-mi", "127.0.0.1",
-		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(mport), "-m", "1", "-nostdin",
+		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(mport), "-m", strconv.Itoa(calls), "-nostdin",
 		"-timeout", "40s", "-timeout_error", "-trace_err", "-error_file", p.errf}
 	if remote != "" {
 		args = append(args, "-s", "amd", remote)

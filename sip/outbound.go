@@ -212,14 +212,22 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 		return nil, err
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	callLog := u.log.With().Str("callId", req.CallID).Logger()
+	c := &OutboundCall{
+		ua: u, req: req, sipCallID: uuid.NewString(), target: uriString(recipient),
+		offered: codecs, trunk: trunk,
+		progress: make(chan Progress, 8), done: make(chan struct{}),
+	}
+	// One logger per call, shared with its media session: each With
+	// holds a 500-byte context buffer for the call's whole life.
+	c.log = u.log.With().Str("callId", req.CallID).Str("sipCallId", c.sipCallID).Logger()
 	media := NewMediaSession(conn, MediaOptions{
 		Payloads:     NewPayloadMap(formats, PayloadDTMF, true),
 		MediaTimeout: mediaTimeout,
 		OnClose:      func() { u.pool.Release(port) },
-		Log:          &callLog,
+		Log:          &c.log,
 		SendSilence:  u.cfg.SendSilence,
 	})
+	c.media = media
 	mediaIP := netip.MustParseAddr(u.cfg.MediaIP)
 	offer, err := BuildSDP(SessionParams{
 		SessionID: rand.Uint64() >> 1, Version: 1, UserName: u.cfg.UserAgent,
@@ -230,13 +238,7 @@ func (u *UA) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
 		media.Close()
 		return nil, err
 	}
-	c := &OutboundCall{
-		ua: u, req: req, sipCallID: uuid.NewString(), target: uriString(recipient),
-		media: media, offered: codecs, trunk: trunk,
-		progress: make(chan Progress, 8), done: make(chan struct{}),
-	}
 	c.hangup, c.hangupNow = context.WithCancel(context.Background())
-	c.log = u.log.With().Str("callId", req.CallID).Str("sipCallId", c.sipCallID).Logger()
 
 	invite := ssip.NewRequest(ssip.INVITE, recipient)
 	invite.AppendHeader(c.fromHeader())
