@@ -19,6 +19,8 @@ import (
 
 	"github.com/thesyncim/gopus"
 	"gopkg.in/hraban/opus.v2"
+
+	"github.com/amd-engine/amd/dsp/internal/libopusinfo"
 )
 
 // opusMinDifferentialSNR is the acceptance point: the pure-Go decoder must
@@ -123,12 +125,14 @@ func TestOpusDifferentialLibopus(t *testing.T) {
 		t.Skip("differential sweep is long")
 	}
 	deadline := time.Now().Add(8 * time.Minute) // inside make libopus's 10 m -timeout, with room for -race on a loaded machine
-	plcComparable := opusLibopusPLCComparable()
-	if !plcComparable {
-		t.Logf("%s predates the concealment gopus implements (libopus 1.6): lossy streams are held to "+
-			"≥ %.0f dB outside loss recovery; whole-stream SNR and resync times are reported",
-			opus.Version(), opusMinDifferentialSNR)
+	plcComparable, why := opusLibopusPLCComparable()
+	if plcComparable {
+		t.Logf("%s conceals as gopus does: lossy streams are held to ≥ %.0f dB whole", opus.Version(), opusMinDifferentialSNR)
+	} else {
+		t.Logf("%s: lossy streams are held to ≥ %.0f dB outside loss recovery only (%s); "+
+			"whole-stream SNR and resync times are reported", opus.Version(), opusMinDifferentialSNR, why)
 	}
+	knownSeen := map[string]bool{}
 	signals := map[string]func(fs int) []int16{
 		"mixed":  func(fs int) []int16 { return opusMixed(fs, 42) },
 		"speech": func(fs int) []int16 { return opusSpeechLike(fs, 3, 77) },
@@ -237,6 +241,16 @@ func TestOpusDifferentialLibopus(t *testing.T) {
 						}
 						mu.Unlock()
 						switch {
+						case loss > 0 && plcComparable && opusKnownGopusDivergence[name] != "":
+							// Held to what the diagnosis says: apart, but only
+							// in the concealment it names.
+							mu.Lock()
+							knownSeen[name] = st.whole < opusMinDifferentialSNR
+							mu.Unlock()
+							if st.steady < opusMinDifferentialSNR {
+								t.Errorf("SNR %.1f dB outside loss recovery, want ≥ %.0f dB even with the known divergence (modes %v)",
+									st.steady, opusMinDifferentialSNR, ms)
+							}
 						case loss == 0 || plcComparable:
 							if st.whole < opusMinDifferentialSNR {
 								t.Errorf("SNR %.1f dB between gopus and libopus, want ≥ %.0f dB (modes %v)", st.whole, opusMinDifferentialSNR, ms)
@@ -276,6 +290,14 @@ func TestOpusDifferentialLibopus(t *testing.T) {
 	}
 	t.Logf("%s; %d streams: clean min SNR %s; 3%% loss min SNR %s, outside recovery %s, worst resync %d ms",
 		opus.Version(), len(results), opusFmtSNR(minClean), opusFmtSNR(minLossy), opusFmtSNR(minSteady), maxResync)
+	for name, apart := range knownSeen {
+		if apart {
+			t.Logf("%s: known gopus divergence, not a pass: %s", name, opusKnownGopusDivergence[name])
+		} else {
+			t.Errorf("%s now agrees ≥ %.0f dB: gopus no longer diverges there, drop it from opusKnownGopusDivergence",
+				name, opusMinDifferentialSNR)
+		}
+	}
 	// The sweep is only meaningful if it really exercised every coding mode.
 	for _, m := range []string{"silk-nb", "silk-wb", "celt-fb"} {
 		if !modesSeen[m] {
@@ -287,19 +309,66 @@ func TestOpusDifferentialLibopus(t *testing.T) {
 	}
 }
 
+// opusKnownGopusDivergence lists the lossy streams on which gopus (v0.1.0)
+// is known to part from libopus 1.6.1, with the diagnosis. Each stays under
+// test: outside its loss recovery it must still agree ≥ 60 dB, and the sweep
+// fails once it agrees whole, so a fixed gopus removes the entry.
+var opusKnownGopusDivergence = map[string]string{
+	"tts/silk_nb_8k_20ms/gopus/loss3%": opusGopusLTPScaleBug,
+	"tts/hybrid_28k_20ms/gopus/loss3%": opusGopusLTPScaleBug,
+}
+
+// opusGopusLTPScaleBug: in both streams packet 275 is voiced SILK (NB; WB
+// inside hybrid) whose strongest subframe has an LTP tap sum of 256 (Q14).
+// silk_PLC_update scales such a weak tap up to 0.7 with
+// silk_SMULBB(tap, scale_Q10), which keeps only the low 16 bits of
+// scale_Q10 = 45876, so the C reference conceals packet 276 with a pitch tap
+// of −0.30; gopus (plc.SILKPLCState.UpdateFromGoodFrame multiplies in 32
+// bits) uses +0.70. Packet 276 agrees to 1 dB, the streams to 52 and 56 dB.
+const opusGopusLTPScaleBug = "gopus misses silk_PLC_update's 16-bit truncation of scale_Q10 " +
+	"after a voiced frame with a tiny LTP gain (packet 276's concealment)"
+
 // opusLibopusPLCComparable reports whether the linked libopus conceals
-// losses with the algorithm gopus implements: gopus pins libopus 1.6.1
-// (TestOpusLossParityLibopus161 holds it to that release's lossy outputs).
-// libopus 1.5 reworked CELT concealment (PLC energy decay, the fold of the
-// concealed tail into the next frame's overlap), so with an older library
-// concealed audio — and the frames right after it — legitimately differ;
-// 1.5.x is not verified here, so only 1.6 and later get the strict check.
-func opusLibopusPLCComparable() bool {
+// losses with the algorithm gopus implements, and if not why: gopus ports
+// libopus 1.6.1 in its default configuration (TestOpusLossParityLibopus161
+// holds it to that release's lossy outputs). libopus 1.5 reworked CELT
+// concealment (PLC energy decay, the fold of the concealed tail into the next
+// frame's overlap), so with an older library concealed audio — and the
+// frames right after it — legitimately differ; 1.5.x is not verified here, so
+// only 1.6 and later qualify. A build with the neural decoder code compiled
+// in (Debian's) does not either: see libopusinfo.NeuralBuild.
+func opusLibopusPLCComparable() (bool, string) {
 	var major, minor int
 	if _, err := fmt.Sscanf(strings.TrimPrefix(opus.Version(), "libopus "), "%d.%d", &major, &minor); err != nil {
-		return false
+		return false, fmt.Sprintf("cannot parse the version %q", opus.Version())
 	}
-	return major > 1 || (major == 1 && minor >= 6)
+	if major == 1 && minor < 6 {
+		return false, "it predates the concealment gopus implements (libopus 1.6)"
+	}
+	if libopusinfo.NeuralBuild() {
+		return false, fmt.Sprintf("built with deep PLC/OSCE (%d-byte decoder), which skips SILK's 16 kHz recovery ramp",
+			libopusinfo.DecoderStateBytes())
+	}
+	return true, ""
+}
+
+// TestLibopusVersion says which libopus the twin runs, and when make libopus
+// prepared a pinned release (AMD_LIBOPUS_WANT) fails unless that release
+// loaded and the strict lossy check is on: a stale cache or a wrong rpath
+// must not pass as the reference.
+func TestLibopusVersion(t *testing.T) {
+	strict, why := opusLibopusPLCComparable()
+	t.Logf("%s, %d-byte decoder, strict lossy check %v %s", opus.Version(), libopusinfo.DecoderStateBytes(), strict, why)
+	want := os.Getenv("AMD_LIBOPUS_WANT")
+	if want == "" {
+		return
+	}
+	if got := opus.Version(); got != "libopus "+want {
+		t.Fatalf("make libopus prepared libopus %s, but %q is linked", want, got)
+	}
+	if !strict {
+		t.Fatalf("libopus %s was prepared for the strict lossy check, which is off: %s", want, why)
+	}
 }
 
 // opusDiffStats compares gopus with libopus on one stream.
