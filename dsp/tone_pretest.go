@@ -82,29 +82,34 @@ type toneFrameSums struct {
 
 // sumFrame gathers the frame's moments. x must hold FrameSamples samples.
 func sumFrame(x []int16, fs *toneFrameSums) {
-	x = x[:FrameSamples]
+	blockSums((*[FrameSamples]int16)(x), &fs.blockSum, &fs.blockSumSq)
 	var s, q int64
 	for b := range fs.blockSum {
-		bs, bq := sumBlock((*[toneBlock]int16)(x[b*toneBlock:]))
-		fs.blockSum[b], fs.blockSumSq[b] = bs, bq
-		s += bs
-		q += bq
+		s += fs.blockSum[b]
+		q += fs.blockSumSq[b]
 	}
 	fs.s, fs.q = s, q
+}
+
+// blockSumsGo is blockSums in pure Go: the reference for the SSE2 kernel
+// (tone_pretest_amd64.s) and the implementation elsewhere.
+func blockSumsGo(x *[FrameSamples]int16, s, q *[FrameSamples / toneBlock]int64) {
+	for b := range s {
+		s[b], q[b] = sumBlock((*[toneBlock]int16)(x[b*toneBlock:]))
+	}
 }
 
 // sumBlock returns Σx and Σx² of one 5 ms block. Two squares of int16 add
 // up to at most 2^31, which fits a uint32, so pairs are summed before
 // widening: half the 64-bit adds, no sign extensions. Independent
-// accumulators shorten the add chains. A function of its own, so its loop
-// keeps everything in registers.
-//
-//go:noinline
+// accumulators shorten the add chains. The loop walks the block by
+// re-slicing rather than indexing: the compiler folds constant offsets into
+// sign-extending int16 loads but not a scaled index.
 func sumBlock(blk *[toneBlock]int16) (s, q int64) {
 	var s0, s1 int32
 	var q0, q1 uint64
-	for j := 0; j < toneBlock; j += 4 {
-		v0, v1, v2, v3 := int32(blk[j]), int32(blk[j+1]), int32(blk[j+2]), int32(blk[j+3])
+	for x := blk[:]; len(x) >= 4; x = x[4:] {
+		v0, v1, v2, v3 := int32(x[0]), int32(x[1]), int32(x[2]), int32(x[3])
 		s0 += v0 + v1
 		s1 += v2 + v3
 		q0 += uint64(uint32(v0*v0) + uint32(v1*v1))
@@ -151,15 +156,27 @@ func crossings(x []int16, lo, hi int32, at *[128]uint8) int32 {
 	return k
 }
 
-// levelMasks returns, for up to 64 samples, the bit masks of those below lo
-// and of those at or above hi. A leaf function of its own: inlined into
-// crossings, the loop spilled and reloaded four registers every sample.
+// levelMasksGo is levelMasks in pure Go (the reference for the SSE2
+// kernel): four samples at a time make a nibble with constant shifts, and
+// one variable shift places it; the samples are read by re-slicing (see
+// sumBlock). A leaf function of its own: inlined into crossings, the loop
+// spilled and reloaded registers every sample.
 //
 //go:noinline
-func levelMasks(x []int16, lo, hi int32) (below, above uint64) {
+func levelMasksGo(x []int16, lo, hi int32) (below, above uint64) {
 	hi--
-	for j, v16 := range x[:min(len(x), 64)] {
-		v := int32(v16)
+	x = x[:min(len(x), 64)]
+	j := uint(0)
+	for ; len(x) >= 4; j, x = j+4, x[4:] {
+		b := uint32(int32(x[0])-lo)>>31 | uint32(int32(x[1])-lo)>>31<<1 |
+			uint32(int32(x[2])-lo)>>31<<2 | uint32(int32(x[3])-lo)>>31<<3
+		below |= uint64(b) << j
+		a := uint32(hi-int32(x[0]))>>31 | uint32(hi-int32(x[1]))>>31<<1 |
+			uint32(hi-int32(x[2]))>>31<<2 | uint32(hi-int32(x[3]))>>31<<3
+		above |= uint64(a) << j
+	}
+	for ; len(x) > 0; j, x = j+1, x[1:] {
+		v := int32(x[0])
 		below |= uint64(uint32(v-lo)>>31) << j
 		above |= uint64(uint32(hi-v)>>31) << j
 	}
