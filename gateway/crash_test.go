@@ -206,19 +206,32 @@ func TestKill9MidDelivery(t *testing.T) {
 		return okStatuses(snk.forCall(silent)) == "[Answered Call-In-Progress/amd_error Failed]"
 	})
 	checkDelivery(t, silent, snk.forCall(silent), []string{"Answered", "Call-In-Progress/amd_error", "Failed"})
-	p.kill()
 	st, err := store.OpenSQLite(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for _, id := range append(ids, silent) {
-		notes, _ := st.Notifications(context.Background(), id)
-		for _, n := range notes {
-			if n.State != store.DeliveryDelivered {
-				t.Errorf("%s: %s is %s", id, n.Key, n.State)
+	// The receiver's 200 comes before amdgw records it: wait for the
+	// records (read alongside the running process, WAL) before the last kill.
+	undelivered := func() []string {
+		var out []string
+		for _, id := range append(ids, silent) {
+			notes, _ := st.Notifications(context.Background(), id)
+			for _, n := range notes {
+				if n.State != store.DeliveryDelivered {
+					out = append(out, n.Key+" is "+n.State)
+				}
 			}
 		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(undelivered()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill()
+	for _, u := range undelivered() {
+		t.Errorf("%s", u)
 	}
 	if t.Failed() {
 		t.Log(p.log())
