@@ -41,12 +41,14 @@ const (
 	maxGapFill = 10 * dsp.SampleRate
 	// fifoSize holds one frame's remainder (< 160 samples) plus one unit of
 	// work of emit — a decoded packet, one concealed packet or a piece of
-	// gap silence, each at most the longest Opus packet (960) — with room
-	// to spare. ReadFrame only asks for more audio when less than a frame
-	// is queued, and concealment and gap fill are paid out a unit at a
-	// time, so nothing larger ever needs to fit.
-	fifoSize = 2048
-	fifoMask = fifoSize - 1
+	// gap silence, each at most the longest Opus packet (960 samples).
+	// ReadFrame only asks for more audio when less than a frame is queued,
+	// and concealment and gap fill are paid out a unit at a time, so
+	// nothing larger ever needs to fit. The FIFO is linear, not a ring, so
+	// decoders write into it directly: the remainder moves to the front
+	// when the tail lacks room (under a frame of samples, and not at all
+	// when packets are whole frames).
+	fifoSize = dsp.FrameSamples + dsp.OpusMaxPacketSamples
 	// emitRoom is the free space emit needs before it does a unit of work.
 	emitRoom = dsp.OpusMaxPacketSamples
 	// maxLatePolls bounds the datagrams ReadFrame takes after its deadline
@@ -200,16 +202,13 @@ type MediaSession struct {
 	lastSamples int    // duration of the last audio packet, for concealment
 	expectTS    uint32 // RTP timestamp the next audio packet should carry
 	haveTS      bool
-	fillPending int // samples of silence owed before the deferred packet
-	// deferredN samples of scratch are a decoded packet waiting behind the
-	// fill: nothing else writes scratch until they are out (emit flushes
-	// them before it conceals or decodes again).
-	deferredN int
-	scratch   [dsp.OpusMaxPacketSamples]int16
+	// fillPending is silence owed for skipped time before the packet at
+	// the playout point, which waits in the reorder window until it is out.
+	fillPending int
 
 	fifo   [fifoSize]int16
-	lostB  [fifoSize / 64]uint64 // bit per FIFO sample: concealed
-	rd, wr uint64
+	lostB  [(fifoSize + 63) / 64]uint64 // bit per FIFO position: concealed
+	rd, wr int                          // queued audio is fifo[rd:wr]
 
 	dtmfQ    [8]rune
 	dtmfN    int
@@ -339,7 +338,7 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 				// Before giving up on the gap, take whatever already sits in
 				// the socket: if this goroutine was descheduled, the missing
 				// packet may have arrived long ago.
-				if got, err := m.poll(now); err != nil {
+				if got, err := m.poll(); err != nil {
 					return FrameInfo{}, err
 				} else if got {
 					continue
@@ -356,7 +355,7 @@ func (m *MediaSession) ReadFrame(pcm []int16, deadline time.Time) (FrameInfo, er
 			// already waits in the socket, but never loop on a flood.
 			if late < maxLatePolls {
 				late++
-				if got, err := m.poll(now); err != nil {
+				if got, err := m.poll(); err != nil {
 					return FrameInfo{}, err
 				} else if got {
 					continue
@@ -439,11 +438,16 @@ func ptFor(p *PayloadMap, k payloadKind) uint8 {
 	return 0
 }
 
+// pollWait is how long a poll's read may wait. A deadline that has passed
+// by the time the read starts fails it without trying the socket, so the
+// margin must outlast a preemption between setting it and reading (50 µs
+// did not under -race on a loaded machine); a datagram already queued is
+// taken at once, so only an empty socket waits this long.
+const pollWait = 250 * time.Microsecond
+
 // poll reads one datagram if one is already queued on the socket.
-func (m *MediaSession) poll(now time.Time) (bool, error) {
-	// A deadline already in the past fails without trying the socket, so
-	// allow the non-blocking attempt a moment.
-	if err := m.conn.SetReadDeadline(now.Add(50 * time.Microsecond)); err != nil {
+func (m *MediaSession) poll() (bool, error) {
+	if err := m.conn.SetReadDeadline(time.Now().Add(pollWait)); err != nil {
 		return false, m.readErr(err)
 	}
 	n, from, err := m.conn.ReadFromUDPAddrPort(m.buf[:])
@@ -574,11 +578,16 @@ func (m *MediaSession) stashPacket(gap int) {
 // When a restart is pending it drains the old sequence first, then
 // restarts with the stashed packet.
 func (m *MediaSession) emit(force bool) bool {
-	if fifoSize-int(m.wr-m.rd) < emitRoom {
+	if fifoSize-(m.wr-m.rd) < emitRoom {
 		return false // the owner takes a frame first (ReadFrame always does)
 	}
-	if m.fillPending > 0 || m.deferredN > 0 {
-		return m.flushFill() // a gap's silence and its packet come first
+	if m.fillPending > 0 {
+		// A gap's silence comes before the packet behind it.
+		k := min(m.fillPending, emitRoom)
+		clear(m.tail(k))
+		m.commit(k, false)
+		m.fillPending -= k
+		return true
 	}
 	if m.concealLeft > 0 {
 		m.concealLeft--
@@ -608,29 +617,86 @@ func (m *MediaSession) emit(force bool) bool {
 		m.concealLeft = min(lost, maxConcealPackets)
 		return true
 	}
-	s := m.rb.pop()
+	s := m.rb.peek()
 	if s == nil {
 		return false
 	}
+	if m.owesSilence(s) {
+		return true
+	}
+	m.rb.pop()
 	m.decode(s, m.rb.payload(s))
 	return true
+}
+
+// owesSilence gives back as silence any time the sender skipped before
+// audio packet s (its timestamp ahead of where the stream was: silence
+// suppression, DTX, CN); the packet waits in the window meanwhile.
+func (m *MediaSession) owesSilence(s *rtpSlot) bool {
+	k := m.payloads.Load()[s.pt&0x7f]
+	if !m.haveTS || (k != kindPCMU && k != kindPCMA && k != kindOpus) {
+		return false
+	}
+	tps := ticksPerSample(k)
+	gap := int32(s.ts - m.expectTS)
+	if gap <= 0 || int(gap)/tps > maxGapFill || int(gap)/tps == 0 {
+		return false
+	}
+	m.fillPending = int(gap) / tps
+	m.cnt.gapFill.Add(uint64(m.fillPending))
+	m.expectTS = s.ts // owed once: the packet is level with the stream now
+	return true
+}
+
+// tail is room for n more samples at the FIFO's end (n ≤ the free space),
+// moving the queued remainder to the front first if the end lacks it.
+func (m *MediaSession) tail(n int) []int16 {
+	if m.wr+n > fifoSize {
+		m.compact()
+	}
+	return m.fifo[m.wr : m.wr+n]
+}
+
+// commit queues the n samples just written at the tail.
+func (m *MediaSession) commit(n int, lost bool) {
+	m.markLost(m.wr, n, lost)
+	m.wr += n
+}
+
+// compact moves the queued samples and their loss bits to the front.
+func (m *MediaSession) compact() {
+	n := m.wr - m.rd
+	copy(m.fifo[:n], m.fifo[m.rd:m.wr])
+	// Word j of the destination reads source words ≥ j only, so the bits
+	// move in place; bits past n are rewritten before they are read.
+	for j := 0; j*64 < n; j++ {
+		src := m.rd + j*64
+		w, o := src>>6, uint(src&63)
+		v := m.lostB[w] >> o
+		if o > 0 && w+1 < len(m.lostB) {
+			v |= m.lostB[w+1] << (64 - o)
+		}
+		m.lostB[j] = v
+	}
+	m.rd, m.wr = 0, n
 }
 
 // conceal writes one lost packet's worth of audio, marked lost.
 func (m *MediaSession) conceal() {
 	n := m.lastSamples
 	m.expectTS += uint32(n * ticksPerSample(m.lastKind))
+	dst := m.tail(n)
 	if m.lastKind == kindOpus && m.opus != nil {
-		k, err := m.opus.Conceal(m.scratch[:], n)
+		k, err := m.opus.Conceal(dst, n)
 		if err == nil {
-			m.write(m.scratch[:k], true)
+			m.commit(min(k, n), true)
 			return
 		}
 	}
 	// G.711 has no model to extrapolate from; silence marked lost is
 	// honest and the detector can discount it.
-	clear(m.scratch[:n])
-	m.write(m.scratch[:n], true)
+	clear(dst)
+	m.commit(n, true)
 }
 
 func (m *MediaSession) decode(s *rtpSlot, p []byte) {
@@ -641,14 +707,15 @@ func (m *MediaSession) decode(s *rtpSlot, p []byte) {
 			m.cnt.decodeErrors.Add(1)
 			return
 		}
+		dst := m.tail(len(p))
 		if kind == kindPCMU {
-			dsp.DecodeMulaw(m.scratch[:len(p)], p)
+			dsp.DecodeMulaw(dst, p)
 		} else {
-			dsp.DecodeAlaw(m.scratch[:len(p)], p)
+			dsp.DecodeAlaw(dst, p)
 		}
 		m.switchKind(kind)
 		m.lastSamples = len(p)
-		m.audioOut(s.ts, kind, m.scratch[:len(p)])
+		m.audioOut(s.ts, kind, len(p))
 	case kindOpus:
 		if m.opus == nil && m.opusErr == nil {
 			// Created on first use: most calls never negotiate Opus.
@@ -659,13 +726,13 @@ func (m *MediaSession) decode(s *rtpSlot, p []byte) {
 			return
 		}
 		m.switchKind(kind)
-		n, err := m.opus.Decode(p, m.scratch[:])
+		n, err := m.opus.Decode(p, m.tail(dsp.OpusMaxPacketSamples))
 		if err != nil || n == 0 {
 			m.cnt.decodeErrors.Add(1)
 			return
 		}
 		m.lastSamples = n
-		m.audioOut(s.ts, kind, m.scratch[:n])
+		m.audioOut(s.ts, kind, n)
 	case kindDTMF:
 		key, _, _, ok := parseDTMF(p)
 		if !ok {
@@ -697,43 +764,11 @@ func ticksPerSample(k payloadKind) int {
 	return 1
 }
 
-// audioOut writes one decoded packet, first giving back as silence any
-// time the sender skipped (its timestamp ahead of where the stream was).
-// pcm is a prefix of m.scratch: when silence is owed it stays there.
-func (m *MediaSession) audioOut(ts uint32, k payloadKind, pcm []int16) {
-	tps := ticksPerSample(k)
-	if m.haveTS {
-		if gap := int32(ts - m.expectTS); gap > 0 && int(gap)/tps <= maxGapFill {
-			m.fillPending = int(gap) / tps
-			m.cnt.gapFill.Add(uint64(m.fillPending))
-		}
-	}
-	m.expectTS, m.haveTS = ts+uint32(len(pcm)*tps), true
-	if m.fillPending == 0 {
-		m.write(pcm, false)
-		return
-	}
-	m.deferredN = len(pcm)
-	m.flushFill()
-}
-
-// flushFill writes as much owed silence as the FIFO holds, then the packet
-// that waited behind it; it reports whether it wrote anything.
-func (m *MediaSession) flushFill() bool {
-	progressed := false
-	if m.fillPending > 0 {
-		// One unit of silence per call, like every other emit step.
-		k := min(m.fillPending, emitRoom, fifoSize-int(m.wr-m.rd))
-		m.writeSilence(k)
-		m.fillPending -= k
-		progressed = k > 0
-	}
-	if m.fillPending == 0 && m.deferredN > 0 && fifoSize-int(m.wr-m.rd) >= m.deferredN {
-		m.write(m.scratch[:m.deferredN], false)
-		m.deferredN = 0
-		progressed = true
-	}
-	return progressed
+// audioOut queues the n samples a packet decoded at the tail and moves
+// the stream's clock past them (owesSilence has given back any gap).
+func (m *MediaSession) audioOut(ts uint32, k payloadKind, n int) {
+	m.commit(n, false)
+	m.expectTS, m.haveTS = ts+uint32(n*ticksPerSample(k)), true
 }
 
 func (m *MediaSession) switchKind(k payloadKind) {
@@ -743,32 +778,10 @@ func (m *MediaSession) switchKind(k payloadKind) {
 	m.lastKind = k
 }
 
-// write appends p to the FIFO. emit leaves room for any unit it writes;
-// the clamp only guarantees unread audio is never overwritten.
-func (m *MediaSession) write(p []int16, lost bool) {
-	n := min(len(p), fifoSize-int(m.wr-m.rd))
-	i := int(m.wr & fifoMask)
-	k := copy(m.fifo[i:], p[:n])
-	copy(m.fifo[:], p[k:n])
-	m.markLost(m.wr, n, lost)
-	m.wr += uint64(n)
-}
-
-// writeSilence appends n samples of (not lost) silence.
-func (m *MediaSession) writeSilence(n int) {
-	n = min(n, fifoSize-int(m.wr-m.rd))
-	i := int(m.wr & fifoMask)
-	k := min(n, fifoSize-i)
-	clear(m.fifo[i : i+k])
-	clear(m.fifo[:n-k])
-	m.markLost(m.wr, n, false)
-	m.wr += uint64(n)
-}
-
 // markLost sets (lost) or clears the loss bits of n samples from pos.
-func (m *MediaSession) markLost(pos uint64, n int, lost bool) {
+func (m *MediaSession) markLost(pos int, n int, lost bool) {
 	for n > 0 {
-		i := int(pos & fifoMask)
+		i := pos
 		b := i & 63
 		k := min(n, 64-b)
 		mask := (^uint64(0) >> (64 - k)) << b
@@ -777,21 +790,21 @@ func (m *MediaSession) markLost(pos uint64, n int, lost bool) {
 		} else {
 			m.lostB[i>>6] &^= mask
 		}
-		pos += uint64(k)
+		pos += k
 		n -= k
 	}
 }
 
 // anyLost reports whether any of n samples from pos was concealed.
-func (m *MediaSession) anyLost(pos uint64, n int) bool {
+func (m *MediaSession) anyLost(pos int, n int) bool {
 	for n > 0 {
-		i := int(pos & fifoMask)
+		i := pos
 		b := i & 63
 		k := min(n, 64-b)
 		if m.lostB[i>>6]&((^uint64(0)>>(64-k))<<b) != 0 {
 			return true
 		}
-		pos += uint64(k)
+		pos += k
 		n -= k
 	}
 	return false
@@ -813,11 +826,11 @@ func (m *MediaSession) PendingDTMF() (rune, bool) {
 
 func (m *MediaSession) popFrame(pcm []int16) FrameInfo {
 	var fi FrameInfo
-	i := int(m.rd & fifoMask)
-	k := copy(pcm[:dsp.FrameSamples], m.fifo[i:])
-	copy(pcm[k:dsp.FrameSamples], m.fifo[:])
+	copy(pcm[:dsp.FrameSamples], m.fifo[m.rd:])
 	fi.Lost = m.anyLost(m.rd, dsp.FrameSamples)
-	m.rd += dsp.FrameSamples
+	if m.rd += dsp.FrameSamples; m.rd == m.wr {
+		m.rd, m.wr = 0, 0 // empty: the next packet starts at the front, no move
+	}
 	switch m.lastKind {
 	case kindPCMU:
 		fi.Codec = CodecPCMU

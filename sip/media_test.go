@@ -167,12 +167,14 @@ func TestReorderLossLateDuplicate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := newTestSession(t, MediaOptions{})
+			var pcm []int16
+			var infos []FrameInfo
 			for _, s := range tc.order {
 				m.handleDatagram(rtpBytes(t, 7, uint16(65530+s), uint32(s*160), 0, mulawRamp(s*160, 160)), peerA, time.Now())
-				for m.emit(false) {
-				}
+				playOut(m, &pcm, &infos)
 			}
-			pcm, infos := drain(t, m)
+			p, fis := drain(t, m)
+			pcm, infos = append(pcm, p...), append(infos, fis...)
 			var want []int16
 			for _, s := range tc.wantSeqs {
 				if s < 0 {
@@ -233,13 +235,15 @@ func TestSSRCChangeAndSequenceJump(t *testing.T) {
 		ssrc uint32
 		seq  uint16
 	}{{10, 100}, {10, 101}, {10, 102}, {20, 9000}, {20, 9001}, {20, 9002}, {20, 20000}, {20, 20001}}
+	var pcm []int16
+	var infos []FrameInfo
 	for i, s := range seqs {
 		m.handleDatagram(rtpBytes(t, s.ssrc, s.seq, uint32(i*160), 0, mulawRamp(i*160, 160)), peerA, now)
 		// Let the session play out after each packet, as ReadFrame would.
-		for m.emit(false) {
-		}
+		playOut(m, &pcm, &infos)
 	}
-	pcm, _ := drain(t, m)
+	p, _ := drain(t, m)
+	pcm = append(pcm, p...)
 	if !equalPCM(pcm, decodedRamp(0, len(seqs)*160)) {
 		t.Fatalf("got %d samples; audio across SSRC change / restart not continuous", len(pcm))
 	}
@@ -253,11 +257,12 @@ func TestDTMFReportedNotPlayed(t *testing.T) {
 	m := newTestSession(t, MediaOptions{})
 	now := time.Now()
 	seq := uint16(0)
+	var pcm []int16
+	var infos []FrameInfo
 	send := func(pt uint8, ts uint32, p []byte) {
 		m.handleDatagram(rtpBytes(t, 5, seq, ts, pt, p), peerA, now)
 		seq++
-		for m.emit(false) {
-		}
+		playOut(m, &pcm, &infos)
 	}
 	send(0, 0, mulawRamp(0, 160))
 	// '5' pressed: three updates and three end packets with one timestamp.
@@ -272,7 +277,8 @@ func TestDTMFReportedNotPlayed(t *testing.T) {
 	send(PayloadDTMF, 2000, []byte{16, 0x80, 0, 160}) // flash: not a key
 	send(0, 2080, mulawRamp(160, 160))
 	send(0, 2240, mulawRamp(320, 160))
-	pcm, infos := drain(t, m)
+	p, fis := drain(t, m)
+	pcm, infos = append(pcm, p...), append(infos, fis...)
 	// The audio clock skipped from 160 to 2080 while keys were sent: that
 	// time comes back as silence, the events themselves never as audio.
 	want := append(append(decodedRamp(0, 160), make([]int16, 1920)...), decodedRamp(160, 320)...)

@@ -16,12 +16,12 @@ import (
 // mediaSessionBudget is the heap one G.711 call's MediaSession may hold
 // once its media flows (issue 6: ≤ 64 KiB resident per call in all, of
 // which the detector, the SIP dialog and the goroutine stacks take most).
-const mediaSessionBudget = 16 << 10
+const mediaSessionBudget = 12 << 10
 
 // answeredCallBudget is the heap one answered G.711 call may hold in this
 // package and sipgo together: its MediaSession, the dialog with the INVITE
 // and the 200 it keeps, the UA's bookkeeping and the call's loggers.
-const answeredCallBudget = 28 << 10
+const answeredCallBudget = 22 << 10
 
 // sessionHeap builds n media sessions, plays each the traffic feed sends,
 // and returns the heap they hold per session, in bytes. Sockets are opened

@@ -148,12 +148,21 @@ func (r *reorderBuffer) skip(force bool) int {
 	return lost
 }
 
-// pop returns the packet at the playout point, or nil while it has not
-// arrived (skip decides when to stop waiting). The returned slot and its
-// payload stay valid until the next push.
-func (r *reorderBuffer) pop() *rtpSlot {
+// peek returns the packet at the playout point, or nil while it has not
+// arrived (skip decides when to stop waiting); it stays queued.
+func (r *reorderBuffer) peek() *rtpSlot {
 	s := &r.slots[r.next&reorderMask]
 	if r.held == 0 || !s.used {
+		return nil
+	}
+	return s
+}
+
+// pop takes the packet at the playout point off the window, or returns
+// nil. The returned slot and its payload stay valid until the next push.
+func (r *reorderBuffer) pop() *rtpSlot {
+	s := r.peek()
+	if s == nil {
 		return nil
 	}
 	s.used = false
