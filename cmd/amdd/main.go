@@ -11,7 +11,7 @@
 //	     [--trunk name=sip:[user[:password]@]host[:port]]... [--max-calls N]
 //	     [--media-timeout 5s] [--ring-timeout 60s] [--log-level info] [--log-format json]
 //	     [--pprof-listen 127.0.0.1:6060] [--shutdown-timeout 10s] [--webrtc-udp 127.0.0.1:8443]
-//	     [--webrtc-public-ips 203.0.113.7]
+//	     [--webrtc-public-ips 203.0.113.7] [--history-retention 10m] [--history-max-ended 10000]
 //
 // Every flag has an AMD_* environment twin (AMD_CONTROL_TOKEN, AMD_MAX_CALLS,
 // ...; trunks as AMD_TRUNKS, comma-separated) and a snake_case key in the
