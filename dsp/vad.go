@@ -92,15 +92,20 @@ type VADFrame struct {
 const (
 	vadHPTaps  = 31
 	vadHPDelay = (vadHPTaps - 1) / 2
+	// vadBufPad zeros lead the filter's buffer so that the kept samples and
+	// the frame start on 16-byte boundaries and the whole buffer is a
+	// multiple of four int32s (the vector kernel, vad_amd64.s).
+	vadBufPad = 2
+	vadBufLen = vadBufPad + vadHPTaps - 1 + FrameSamples
 )
 
 // VAD is a frame voice activity detector with an adaptive noise floor. It
 // keeps state across frames, so one stream owns one VAD; it allocates
 // nothing per frame.
 type VAD struct {
-	// buf holds the previous frame's last vadHPTaps−1 samples, then the
-	// current frame.
-	buf [vadHPTaps - 1 + FrameSamples]int32
+	// buf holds vadBufPad zeros, the previous frame's last vadHPTaps−1
+	// samples, then the current frame.
+	buf [vadBufLen]int32
 
 	frames int
 	// minimum statistics
@@ -161,15 +166,36 @@ func (v *VAD) energyDB(frame []int16) float64 {
 		n = FrameSamples
 		frame = frame[:n]
 	}
-	const h = vadHPTaps - 1
-	b := v.buf[:h+n]
-	// Output i is centred on b[i+D] over the window b[i : i+taps]. The
-	// window sum slides by adding b[i+taps] and dropping b[i]. The frame is
-	// converted into b as the window reaches it, in the same loop (a
-	// separate conversion pass cost a third of the filter); the views
-	// below have equal lengths so the loop runs without bounds checks.
-	// |y| ≤ 2·31·32768 fits an int32; y² needs 64 bits.
-	b[h] = int32(frame[0])
+	var acc int64
+	if n == FrameSamples {
+		acc = hpEnergyFrame(&v.buf, (*[FrameSamples]int16)(frame))
+	} else {
+		acc = hpEnergy(v.buf[vadBufPad:vadBufPad+vadHPTaps-1+n], frame)
+	}
+	// Keep the last vadHPTaps−1 samples for the next frame's filter.
+	copy(v.buf[vadBufPad:vadBufPad+vadHPTaps-1], v.buf[vadBufPad+n:vadBufPad+vadHPTaps-1+n])
+	// n outputs, scaled by vadHPTaps
+	ms := float64(acc) / float64(n) / (vadHPTaps * vadHPTaps) / (32768.0 * 32768.0)
+	v.lastPow = ms
+	if ms <= 1e-10 {
+		return vadSilenceDB
+	}
+	return 10 * math.Log10(ms)
+}
+
+// hpEnergy band-limits a frame and returns Σy² of its outputs scaled by
+// vadHPTaps: b holds the previous frame's last vadHPTaps−1 samples followed
+// by room for frame (len(b) = vadHPTaps−1+len(frame), len(frame) ≥ 1), which
+// it copies in. Output i is centred on b[i+D] over the window b[i : i+taps];
+// the window sum slides by adding b[i+taps] and dropping b[i]. The frame is
+// converted into b as the window reaches it, in the same loop; the views
+// have equal lengths so the loop runs without bounds checks. |y| ≤
+// 2·31·32768 fits an int32; y² needs 64 bits. The arithmetic is exact, so
+// any implementation (the vector kernel of vad_amd64.s) must agree to the
+// bit.
+func hpEnergy(b []int32, frame []int16) int64 {
+	n := len(frame)
+	b[vadHPTaps-1] = int32(frame[0])
 	var sum int32
 	for _, x := range b[:vadHPTaps] {
 		sum += x
@@ -187,15 +213,7 @@ func (v *VAD) energyDB(frame []int16) float64 {
 		sum += x - drop[i]
 	}
 	y := int64(vadHPTaps*b[vadHPDelay+n-1] - sum) // the last output needs no slide
-	acc += y * y
-	copy(v.buf[:h], b[len(b)-h:])
-	// n outputs, scaled by vadHPTaps
-	ms := float64(acc) / float64(n) / (vadHPTaps * vadHPTaps) / (32768.0 * 32768.0)
-	v.lastPow = ms
-	if ms <= 1e-10 {
-		return vadSilenceDB
-	}
-	return 10 * math.Log10(ms)
+	return acc + y*y
 }
 
 // Process classifies one frame (normally FrameSamples samples).
