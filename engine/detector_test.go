@@ -132,6 +132,14 @@ func scenarios() []scenario {
 			check: afterFirst(OpenerLo, OpenerHi),
 		},
 		{
+			name: "curt one-syllable answer",
+			build: func(c *enginetest.Call) []int16 {
+				return c.Silence(1200).Syllable(120, -22).Silence(4000).Render(enginetest.NoisePink, -50)
+			},
+			want:  "human_detected(short_greeting) stopped(stopped)",
+			check: afterFirst(OpenerLo, OpenerHi),
+		},
+		{
 			name: "human quiet in brown noise",
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(900).Say(4, -35).Silence(3000).Render(enginetest.NoiseBrown, -40)
@@ -887,9 +895,9 @@ func TestDetectorLastFrame(t *testing.T) {
 func lateBeepScenarios() []scenario {
 	return []scenario{
 		{
-			name: "recording that opens like a person",
+			name: "recording that opens like a person with a phrase",
 			build: func(c *enginetest.Call) []int16 {
-				return c.Silence(600).Say(3, -20).Silence(2000).Greeting(-20, 4, 3).Silence(400).Tone(1000, 400, -16).Silence(1500).Render(enginetest.NoisePink, -55)
+				return c.Silence(600).Say(5, -20).Silence(2000).Greeting(-20, 4, 3).Silence(400).Tone(1000, 400, -16).Silence(1500).Render(enginetest.NoisePink, -55)
 			},
 			want:  "human_detected(short_greeting) tone_detected(beep) stopped(completed)",
 			check: lateBeepEvidence,
@@ -905,7 +913,7 @@ func lateBeepScenarios() []scenario {
 		{
 			name: "beep long after a person's hello",
 			build: func(c *enginetest.Call) []int16 {
-				return c.Silence(600).Say(3, -20).Silence(2500).Tone(1000, 400, -16).Silence(1500).Render(enginetest.NoisePink, -55)
+				return c.Silence(600).Say(5, -20).Silence(2500).Tone(1000, 400, -16).Silence(1500).Render(enginetest.NoisePink, -55)
 			},
 			want: "human_detected(short_greeting) stopped(stopped)",
 		},
@@ -913,14 +921,14 @@ func lateBeepScenarios() []scenario {
 			name: "beep after the tone timeout",
 			cfg:  engine.Config{Timers: engine.Timers{ToneTimeoutMs: 3000}},
 			build: func(c *enginetest.Call) []int16 {
-				return c.Silence(600).Say(3, -20).Silence(2000).Greeting(-20, 4, 3, 4).Silence(400).Tone(1000, 400, -16).Silence(1500).Render(enginetest.NoisePink, -55)
+				return c.Silence(600).Say(5, -20).Silence(2000).Greeting(-20, 4, 3, 4).Silence(400).Tone(1000, 400, -16).Silence(1500).Render(enginetest.NoisePink, -55)
 			},
 			want: "human_detected(short_greeting) stopped(timeout)",
 		},
 		{
 			name: "person keeps talking, no beep",
 			build: func(c *enginetest.Call) []int16 {
-				return c.Silence(600).Say(3, -20).Silence(2000).Say(3, -20).Silence(900).Say(4, -20).Silence(2000).Render(enginetest.NoisePink, -55)
+				return c.Silence(600).Say(5, -20).Silence(2000).Say(3, -20).Silence(900).Say(4, -20).Silence(2000).Render(enginetest.NoisePink, -55)
 			},
 			want: "human_detected(short_greeting) stopped(stopped)",
 		},

@@ -136,8 +136,9 @@ const (
 	// LongGreetingMs is greeting speech no person produces when answering.
 	LongGreetingMs = 3000
 	// MinHumanSpeechMs is the least speech that is a greeting rather than a
-	// click, cough or line hit.
-	MinHumanSpeechMs = 200
+	// click, cough or line hit: a curt "Hi." or "Yes?" voices for 150–250 ms
+	// (the VAD sees a little less of it), a click or line hit for tens.
+	MinHumanSpeechMs = 150
 	// WordRuleMsPerWord is the greeting time each of thresholdWordCount
 	// words must account for before the word rule fires: 3.3 words a
 	// second, faster than people speak, so a count that runs ahead of it is

@@ -100,6 +100,18 @@ func (c *Call) Say(n int, levelDBFS float64) *Call {
 	return c
 }
 
+// Syllable appends one voiced syllable of exactly ms at levelDBFS: a curt
+// one-syllable answer ("Hi.", "Yes?").
+func (c *Call) Syllable(ms int, levelDBFS float64) *Call {
+	syl := c.syllable(ms, 0, 1)
+	scaleVoiced(syl, levelDBFS)
+	start := c.Ms()
+	c.buf = append(c.buf, syl...)
+	c.spans = append(c.spans, [2]int64{start, c.Ms()})
+	c.words++
+	return c
+}
+
 // Greeting appends a machine greeting: phrases of the given word counts
 // separated by 250–550 ms pauses, as a recorded message reads.
 func (c *Call) Greeting(levelDBFS float64, phrases ...int) *Call {
