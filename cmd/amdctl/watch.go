@@ -76,10 +76,22 @@ func watch(ctx context.Context, f *watchFlags, stdout, stderr io.Writer) int {
 		return exitWatchLost
 	}
 	defer cli.Close()
-	if err := cli.Subscribe(ctx, f.callID); err != nil {
+	if f.callID == "" {
+		err = cli.Subscribe(ctx, "")
+	} else {
+		// One call: ask for its story so far too (protocol 1.1), so a watch
+		// started late, or restarted, still shows the whole call; an engine
+		// without it acks plainly and only live events follow.
+		_, err = cli.SubscribeState(ctx, f.callID)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "amdctl watch: subscribe: %v\n", err)
 		return exitWatchLost
 	}
+	// The history and the live events may overlap by a message sent while
+	// the subscribe was handled: print each status and AMD event once.
+	seenAMD := map[int]bool{}
+	seenStatus := map[string]bool{}
 	what := "every call"
 	if f.callID != "" {
 		what = "call " + f.callID
@@ -96,6 +108,17 @@ func watch(ctx context.Context, f *watchFlags, stdout, stderr io.Writer) int {
 			// connection dialled (none here), so filter anyway.
 			if f.callID != "" && in.CallID != f.callID {
 				continue
+			}
+			switch {
+			case f.callID == "":
+			case in.AMD != nil && seenAMD[in.AMD.Seq]:
+				continue
+			case in.AMD != nil:
+				seenAMD[in.AMD.Seq] = true
+			case in.Status != nil && seenStatus[string(in.Status.Status)]:
+				continue
+			case in.Status != nil:
+				seenStatus[string(in.Status.Status)] = true
 			}
 			printIncoming(stdout, in, f.jsonOut)
 			if f.exitOnFinal && in.Status != nil && in.Status.Status.Final() {

@@ -187,3 +187,66 @@ func TestWatchConnectionLost(t *testing.T) {
 		}
 	}
 }
+
+// historyEngine knows one call that already ended, and no other.
+type historyEngine struct {
+	idleEngine
+	state control.CallState
+}
+
+func (h historyEngine) CallState(id string) (control.CallState, error) {
+	if id != "done" {
+		return control.CallState{}, control.ErrUnknownCall
+	}
+	return h.state, nil
+}
+
+// TestWatchReplaysHistory: watching one call that already happened (or a
+// watcher restarted mid-call) shows its whole story from the engine's
+// history, each message once; a call the engine does not know is an error.
+func TestWatchReplaysHistory(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	answered := &control.CallStatus{Envelope: control.Envelope{V: 1, Type: control.TypeCallStatus}, CallID: "done", Leg: call.LegSIP, Status: call.StatusAnswered}
+	human := &control.AMDEvent{Envelope: control.Envelope{V: 1, Type: control.TypeAMDEvent}, CallID: "done", Leg: call.LegSIP, Seq: 1,
+		Event: engine.Event{Type: engine.EventHumanDetected, Reason: engine.ReasonShortGreeting}}
+	completed := &control.CallStatus{Envelope: control.Envelope{V: 1, Type: control.TypeCallStatus}, CallID: "done", Leg: call.LegSIP,
+		Status: call.StatusCompleted, EndReason: call.EndCallerDisconnected}
+	eng := historyEngine{state: control.CallState{Status: call.StatusCompleted, Ended: true, History: []control.HistoryEntry{
+		{Seq: 1, Status: answered}, {Seq: 2, AMD: human}, {Seq: 3, Status: completed},
+	}}}
+	srv := control.NewServer(eng)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	var stdout, stderr watchBuffer
+	code := watch(ctx, &watchFlags{engineURL: url, callID: "done", jsonOut: true, exitOnFinal: true}, &stdout, &stderr)
+	if code != exitWatchOK {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var kinds []string
+	for _, l := range lines {
+		var m struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+			Event  string `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		kinds = append(kinds, m.Status+m.Event)
+	}
+	if got, want := strings.Join(kinds, " "), "answered amd_human_detected completed"; got != want {
+		t.Errorf("replayed %q, want %q", got, want)
+	}
+
+	stderr = watchBuffer{}
+	if code := watch(ctx, &watchFlags{engineURL: url, callID: "nope"}, &bytes.Buffer{}, &stderr); code != exitWatchLost ||
+		!strings.Contains(stderr.String(), "unknown") {
+		t.Errorf("unknown call: exit %d, stderr %q", code, stderr.String())
+	}
+}
