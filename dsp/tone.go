@@ -10,7 +10,8 @@ package dsp
 //     regularity with hysteresis, and the normalised residual of an order-2
 //     linear predictor, cheapest evidence first: one integer pass gives the
 //     energy (and the 5 ms envelope blocks); a branch-free bit-mask scan
-//     finds the crossings; whole-sample periods too irregular even after
+//     finds the crossings (both are SSE2 kernels on amd64,
+//     tone_pretest_amd64.s); whole-sample periods too irregular even after
 //     the ±1-sample interpolation margin end the test before any division
 //     or predictor sum. A pure tone passes all three; speech, noise and
 //     dual tones usually fail one, so most of them never reach the FFT
