@@ -5,12 +5,12 @@ package bench
 // The hop transform is a 256-point real DFT of a Hann-windowed 32 ms window,
 // run on the ~8 % of frames the pre-test lets through (one or two per
 // frame). Candidates, measured here (one 256-point real frame to all 129
-// coefficients; Go 1.26, this 2-core machine, 11:45 UTC, load ≈ 0.5):
+// coefficients; Go 1.26, this 2-core machine, 12:09 UTC, load ≈ 3):
 //
-//	BenchmarkFFTGonumPacked     ~1.3 µs      0 allocs  gonum CoefficientsRadix2 on 128 packed points + split  ← hot path
-//	BenchmarkFFTGonumCmplxPlan  ~4.0 µs      0 allocs  gonum NewCmplxFFT(128) (fftpack) + split
-//	BenchmarkFFTGonum           ~4.2 µs      0 allocs  gonum NewFFT(256) (fftpack real plan)
-//	BenchmarkFFTGoDSP          ~21–23 µs    26 allocs  mjibson/go-dsp FFTReal, 14.8 KiB per call
+//	BenchmarkFFTGonumPacked     ~1.5 µs      0 allocs  gonum CoefficientsRadix2 on 128 packed points + split  ← hot path
+//	BenchmarkFFTGonumCmplxPlan  ~4.3 µs      0 allocs  gonum NewCmplxFFT(128) (fftpack) + split
+//	BenchmarkFFTGonum           ~4.1 µs      0 allocs  gonum NewFFT(256) (fftpack real plan)
+//	BenchmarkFFTGoDSP          ~16–23 µs    26 allocs  mjibson/go-dsp FFTReal, 14.8 KiB per call
 //
 // (The hand-written radix-2/4 transform that the hot path used before,
 // dsp/tone_fft.go at 83fda8b, measured 0.95 µs for the same work.)
