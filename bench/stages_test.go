@@ -224,7 +224,8 @@ func BenchmarkStageDetector(b *testing.B) {
 }
 
 // BenchmarkDetectorMemory is what one call's detector holds on the heap
-// (plans, windows, history), the engine's share of the ≤ 64 KiB per call
+// (buffers and history; FFT tables are shared and the dual-tone veto's
+// workspace is pooled), the engine's share of the ≤ 64 KiB per call
 // budget; the rest of a call is its goroutine stack, socket and buffers.
 func BenchmarkDetectorMemory(b *testing.B) {
 	const n = 200
