@@ -517,6 +517,9 @@ func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Ti
 		c.late.Add(1)
 		return
 	}
+	if m.playNow(h, m.pkt.Payload) {
+		return
+	}
 	res, reordered := m.rb.push(h.SequenceNumber, h.Timestamp, h.PayloadType, h.Marker, m.pkt.Payload)
 	switch res {
 	case pushLate:
@@ -533,6 +536,30 @@ func (m *MediaSession) handleDatagram(b []byte, from netip.AddrPort, now time.Ti
 	if reordered {
 		c.reordered.Add(1)
 	}
+}
+
+// playNow decodes a packet that arrives exactly at the playout point,
+// with nothing queued or owed before it, straight from the read buffer:
+// an in-order stream never touches the reorder window, whose slab is made
+// only for the first packet that has to wait. It reports whether it did.
+func (m *MediaSession) playNow(h *rtp.Header, payload []byte) bool {
+	r := &m.rb
+	if r.started && (r.held > 0 || h.SequenceNumber != r.next) {
+		return false
+	}
+	if m.fillPending > 0 || m.concealLeft > 0 || fifoSize-(m.wr-m.rd) < emitRoom {
+		return false
+	}
+	s := rtpSlot{used: true, seq: h.SequenceNumber, ts: h.Timestamp, pt: h.PayloadType, marker: h.Marker, n: len(payload)}
+	if m.owesSilence(&s) {
+		return false // queued behind its silence, as emit would have it
+	}
+	if !r.started {
+		r.reset(s.seq)
+	}
+	r.next, r.highest = s.seq+1, s.seq
+	m.decode(&s, payload)
+	return true
 }
 
 type warnKind uint8

@@ -887,3 +887,37 @@ func TestConcealmentFlagsAndLongGaps(t *testing.T) {
 		})
 	}
 }
+
+// TestInOrderStreamSkipsWindow: packets that arrive in order are decoded
+// straight from the read buffer, so the reorder window's slab is made only
+// when a packet has to wait; the audio is the same either way.
+func TestInOrderStreamSkipsWindow(t *testing.T) {
+	t.Parallel()
+	m := newTestSession(t, MediaOptions{})
+	var pcm []int16
+	var infos []FrameInfo
+	send := func(seq int) {
+		m.handleDatagram(rtpBytes(t, 9, uint16(seq), uint32(seq*160), PayloadPCMU, mulawRamp(seq*160, 160)), peerA, time.Now())
+		playOut(m, &pcm, &infos)
+	}
+	for seq := range 50 {
+		send(seq)
+	}
+	if m.rb.slab != nil {
+		t.Fatalf("in-order stream allocated the reorder slab (%d B)", len(m.rb.slab))
+	}
+	for _, seq := range []int{51, 50, 52, 53} { // one swap: 51 must wait for 50
+		send(seq)
+	}
+	if m.rb.slab == nil {
+		t.Fatal("a packet that had to wait was not queued in the window")
+	}
+	p, fis := drain(t, m)
+	pcm, infos = append(pcm, p...), append(infos, fis...)
+	if !equalPCM(pcm, decodedRamp(0, 54*160)) {
+		t.Fatalf("got %d samples, not the sent ramp", len(pcm))
+	}
+	if st := m.Stats(); st.Reordered != 1 || st.Lost != 0 || st.Late != 0 || st.Frames != 54 {
+		t.Errorf("stats %+v", st)
+	}
+}
