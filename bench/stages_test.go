@@ -150,23 +150,27 @@ func BenchmarkStageSegment(b *testing.B) {
 
 // BenchmarkStageTone is the tone detector (pre-test, then the FFT only on
 // frames that could hold a tone). fft_frac is the share of frames that
-// reached the FFT.
+// reached the FFT; slope_frac the share the pre-test looked at a second
+// time, through the frame's first difference (low-frequency noise).
 func BenchmarkStageTone(b *testing.B) {
 	c := loadStageCorpus(b)
 	b.Run("all", func(b *testing.B) {
 		t := dsp.NewToneDetector()
 		var st dsp.ToneStats
+		add := func(s dsp.ToneStats) {
+			st.Frames, st.FFTFrames, st.SlopeLooks = st.Frames+s.Frames, st.FFTFrames+s.FFTFrames, st.SlopeLooks+s.SlopeLooks
+		}
 		runFrames(b, len(c.frames), func(i int) {
 			if c.starts[i] {
-				s := t.Stats()
-				st.Frames, st.FFTFrames = st.Frames+s.Frames, st.FFTFrames+s.FFTFrames
+				add(t.Stats())
 				t.Reset()
 			}
 			t.Process(c.frames[i])
 		})
-		s := t.Stats()
-		st.Frames, st.FFTFrames = st.Frames+s.Frames, st.FFTFrames+s.FFTFrames
-		b.ReportMetric(float64(st.FFTFrames)/float64(max(st.Frames, 1)), "fft_frac")
+		add(t.Stats())
+		frames := float64(max(st.Frames, 1))
+		b.ReportMetric(float64(st.FFTFrames)/frames, "fft_frac")
+		b.ReportMetric(float64(st.SlopeLooks)/frames, "slope_frac")
 	})
 	// split times every frame and files it under "pre-test only" or "went
 	// to the FFT" by the detector's own counter: the cost of the two paths

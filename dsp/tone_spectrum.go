@@ -13,6 +13,11 @@ const (
 	specHi = 124 // 3875 Hz: highest bin counted
 	peakLo = 3   // 94 Hz: the dominant peak is searched from here, so a low vowel fundamental is seen as what it is
 	peakHi = 83  // 2594 Hz: highest bin a beep peak may sit in
+	// humEdgeBin (250 Hz) tops the band of mains hum and its strong
+	// harmonics and of rumble; for a peak from humFreeBin (1000 Hz) up, that
+	// band is left out of the purity measure (see analyze).
+	humEdgeBin = 8
+	humFreeBin = 32
 	// toneMinHz: a dominant peak below this is no beep (beeps are
 	// 300–2500 Hz; below sit hum and sung fundamentals).
 	toneMinHz = 290.0
@@ -127,6 +132,13 @@ func (t *ToneDetector) analyze(end int64) toneHopInfo {
 		return hp
 	}
 	hp.power = t.sumPow(kp-peakHalfWidth, kp+peakHalfWidth)
+	// Mains hum and rumble live below humEdgeBin; a tone well above them is
+	// judged against what lies in its own part of the band, so a beep on a
+	// humming line stays pure. (Lower peaks keep the whole band: a voice's
+	// fundamental down there is what shows a low "tone" to be a vowel.)
+	if kp >= humFreeBin {
+		total -= t.sumPow(specLo, humEdgeBin)
+	}
 	hp.frac = hp.power / total
 	hp.freq = t.interpolate(kp)
 
