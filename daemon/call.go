@@ -472,7 +472,7 @@ func (r *callRun) publishAMD(evs []engine.Event) (disconnect bool) {
 			TimeUnixMs: now,
 		}
 		r.recordAMD(msg)
-		r.m.pub.Publish(r.id, msg)
+		r.publish(msg)
 	}
 	if disconnect {
 		// Let the detector close its story (amd_stopped) before the BYE.
@@ -510,6 +510,22 @@ func (r *callRun) finish(e ending) {
 	}
 }
 
+// publish hands msg to the publisher on a short-lived goroutine and waits
+// for it, so the call's order is kept. The publisher encodes JSON, which
+// needs more stack than the owner's media loop; run on the owner it grows
+// every owner's stack from 4 to 8 KiB for the rest of the call (a parked
+// owner uses more than a quarter of it, so the GC never shrinks it back):
+// ≈ 2.7 KiB per call measured at 300 calls, for a goroutine start per
+// status or event.
+func (r *callRun) publish(msg any) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.m.pub.Publish(r.id, msg)
+	}()
+	<-done
+}
+
 func (r *callRun) publishStatus(st call.Status, e ending) {
 	now := r.m.cfg.Now()
 	r.status = st
@@ -542,5 +558,5 @@ func (r *callRun) publishStatus(st call.Status, e ending) {
 	}
 	r.m.cfg.Metrics.callStates.WithLabelValues(string(st)).Inc()
 	r.recordStatus(msg)
-	r.m.pub.Publish(r.id, msg)
+	r.publish(msg)
 }
