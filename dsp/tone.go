@@ -129,6 +129,7 @@ type ToneDetector struct {
 	// slope is the frame's first difference (halved), for the pre-test's
 	// second look at a frame drowned in low-frequency noise.
 	slope      [FrameSamples]int16
+	long       *toneLong         // the dual-tone veto's buffer, from the call's first veto on
 	passedLast bool              // the previous frame passed the pre-test
 	pow        [toneBins]float64 // power spectrum of the current hop
 

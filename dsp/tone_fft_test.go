@@ -120,9 +120,9 @@ func dualToneDetector() *ToneDetector {
 	return d
 }
 
-// TestToneDualToneVetoPooled: the veto finds the second tone with its
-// workspace borrowed from the pool, and a pure tone passes it.
-func TestToneDualToneVetoPooled(t *testing.T) {
+// TestToneDualToneVeto: the veto finds the second tone, and a pure tone
+// passes it.
+func TestToneDualToneVeto(t *testing.T) {
 	d := dualToneDetector()
 	if !d.dualTone(440, 0, 1600) {
 		t.Error("440+480 Hz: the veto found no second tone")
@@ -135,8 +135,36 @@ func TestToneDualToneVetoPooled(t *testing.T) {
 	}
 }
 
-// BenchmarkToneDualToneVeto: one run of the 1024-point veto; its workspace
-// comes from toneLongPool, so steady state allocates nothing.
+// TestToneLongMatchesGonumPlan: the veto's packed radix-2 transform gives
+// the power spectrum gonum's 1024-point real plan gives, full and short
+// (zero-padded) windows alike.
+func TestToneLongMatchesGonumPlan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var raw [toneRawRing]int16
+	for i := range raw {
+		raw[i] = int16(rng.IntN(20000) - 10000)
+	}
+	plan := fourier.NewFFT(toneLongWin)
+	var l toneLong
+	for _, n := range []int64{toneLongWin, 700, toneLongWin / 4} {
+		const end = 1500
+		l.transform(&raw, end, n)
+		seq := make([]float64, toneLongWin)
+		for i := int64(0); i < n; i++ {
+			seq[i] = (0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))) * float64(raw[(end-n+i)&(toneRawRing-1)])
+		}
+		coef := plan.Coefficients(nil, seq)
+		for k := 1; k < toneLongWin/2; k++ {
+			want := real(coef[k])*real(coef[k]) + imag(coef[k])*imag(coef[k])
+			if got := l.power(k); math.Abs(got-want) > 1e-9*math.Max(want, 1e6) {
+				t.Fatalf("n=%d bin %d: %g, gonum's plan %g", n, k, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkToneDualToneVeto: one run of the 1024-point veto; its buffer is
+// the call's own from the first veto on, so it allocates nothing after.
 func BenchmarkToneDualToneVeto(b *testing.B) {
 	d := dualToneDetector()
 	b.ReportAllocs()

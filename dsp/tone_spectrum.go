@@ -2,7 +2,6 @@ package dsp
 
 import (
 	"math"
-	"sync"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 )
@@ -267,20 +266,54 @@ func (t *ToneDetector) envelope(end int64) (ratio float64, monotonic bool) {
 	return hi / lo, up || down
 }
 
-// toneLongWork is the dual-tone veto's 1024-point workspace (~40 KiB with
-// gonum's plan). The veto runs at most once per candidate run, so instead
-// of every call holding one, detectors borrow it from toneLongPool for the
-// duration of the veto: no allocation once the pool holds one per
-// concurrently vetoing goroutine (BenchmarkToneDualToneVeto).
-type toneLongWork struct {
-	plan *fourier.FFT
-	seq  [toneLongWin]float64
-	coef [toneLongWin/2 + 1]complex128
+// toneLong is the dual-tone veto's transform buffer: 1024 real samples
+// packed into 512 complex ones, transformed in place by gonum's radix-2 FFT
+// (no plan) and split into the bins the veto reads. 8 KiB, allocated on a
+// call's first veto and kept: most calls never run one (it only judges a
+// tone run whose envelope wavered), and one that does may again, so the
+// media path never allocates after that (unlike a pool, which the garbage
+// collector empties).
+type toneLong struct {
+	z [toneLongWin / 2]complex128
 }
 
-var toneLongPool = sync.Pool{New: func() any {
-	return &toneLongWork{plan: fourier.NewFFT(toneLongWin)}
-}}
+// toneLongSplit holds e^{−2πi k/1024}, the real split's twiddles.
+var toneLongSplit = func() (w [toneLongWin / 2]complex128) {
+	for k := range w {
+		a := -2 * math.Pi * float64(k) / toneLongWin
+		w[k] = complex(math.Cos(a), math.Sin(a))
+	}
+	return w
+}()
+
+// transform packs the n samples of raw ending at absolute sample end,
+// Hann-windowed over n and zero-padded to toneLongWin, and transforms them.
+func (l *toneLong) transform(raw *[toneRawRing]int16, end, n int64) {
+	sample := func(i int64) float64 {
+		if i >= n {
+			return 0
+		}
+		h := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
+		return h * float64(raw[(end-n+i)&(toneRawRing-1)])
+	}
+	for m := range l.z {
+		l.z[m] = complex(sample(int64(2*m)), sample(int64(2*m+1)))
+	}
+	fourier.CoefficientsRadix2(l.z[:])
+}
+
+// power returns |X[k]|² of the 1024-point real DFT from the packed
+// transform (0 outside 1 ≤ k < 512):
+// X[k] = (Z[k] + conj Z[N−k])/2 + e^{−2πi k/1024}·(Z[k] − conj Z[N−k])/(2i).
+func (l *toneLong) power(k int) float64 {
+	if k < 1 || k >= len(l.z) {
+		return 0
+	}
+	zk, c := l.z[k], l.z[len(l.z)-k]
+	cc := complex(real(c), -imag(c))
+	x := (zk+cc)/2 + toneLongSplit[k]*(zk-cc)/2i
+	return real(x)*real(x) + imag(x)*imag(x)
+}
 
 // dualTone looks for a second tone near f that a 256-point window cannot
 // separate: a long window (up to 1024 samples, 7.8 Hz bins) over the run so
@@ -292,22 +325,12 @@ func (t *ToneDetector) dualTone(f float64, onset, end int64) bool {
 	if n < toneLongWin/4 {
 		return false
 	}
-	w := toneLongPool.Get().(*toneLongWork)
-	defer toneLongPool.Put(w)
-	clear(w.seq[n:])
-	for i := int64(0); i < n; i++ {
-		h := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n))
-		w.seq[i] = h * float64(t.raw[(end-n+i)&(toneRawRing-1)])
+	if t.long == nil {
+		t.long = new(toneLong)
 	}
-	coef := w.plan.Coefficients(w.coef[:], w.seq[:])
+	t.long.transform(&t.raw, end, n)
+	pw := t.long.power
 	binHz := float64(SampleRate) / toneLongWin
-	pw := func(k int) float64 {
-		if k < 1 || k >= len(coef) {
-			return 0
-		}
-		c := coef[k]
-		return real(c)*real(c) + imag(c)*imag(c)
-	}
 	kc := int(math.Round(f / binHz))
 	k1 := kc
 	for k := kc - 3; k <= kc+3; k++ {
