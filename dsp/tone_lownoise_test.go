@@ -32,8 +32,10 @@ func tsWithHum(lead, tone, tail []float64, rms float64) ([]float64, []float64, [
 // signal crosses zero, so the crossing pre-test alone would never let such
 // a frame reach the FFT; its second look through the frame's first
 // difference does. A tone from 1 kHz up is then judged for purity against
-// its own part of the band, not against the hum below 250 Hz. (Broadband
-// SNRs of 2 dB: brown noise's power is almost all below 300 Hz.)
+// its own part of the band, not against the hum below 250 Hz, and a SIT's
+// first segment is admitted at SIT's own frequencies on the relaxed terms
+// its later segments get. (Broadband SNRs of 2 dB: brown noise's power is
+// almost all below 300 Hz.)
 func TestToneUnderLowFrequencyNoise(t *testing.T) {
 	t.Parallel()
 	const level = -24.0
@@ -49,6 +51,8 @@ func TestToneUnderLowFrequencyNoise(t *testing.T) {
 		{c: tsBeepCase{name: "beep-1400-brown-2dB", tone: tsSine(1400, level, 400), dbfs: level, noise: tsBrownNoise, snr: 2,
 			want: dsp.ToneBeep, fLo: 1390, fHi: 1410, maxLatency: 150}},
 		{c: tsBeepCase{name: "beep-1200-hum", tone: tsSine(1200, level, 400), want: dsp.ToneBeep, fLo: 1190, fHi: 1210, maxLatency: 150}, hum: true},
+		{c: tsBeepCase{name: "SIT-hum", tone: tsSIT(913.8, 1370.6, 1776.7, 274, 274, 380, level),
+			want: dsp.ToneSIT, fLo: 1760, fHi: 1795, maxLatency: 274 + 274 + 200}, hum: true},
 	}
 	for _, tc := range cases {
 		c := tc.c
@@ -58,4 +62,15 @@ func TestToneUnderLowFrequencyNoise(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) { tsCheckDetection(t, c) })
 	}
+	// Alone, a first-segment tone under that hum is at most a beep, never
+	// a SIT.
+	t.Run("SIT-first-segment-alone-hum", func(t *testing.T) {
+		lead, tone, tail := tsWithHum(tsSilence(500), tsSine(913.8, level, 274), tsSilence(1500), humRMS)
+		events, _ := tsRun(dsp.NewToneDetector(), tsToInt16(tsConcat(lead, tone, tail)))
+		for _, d := range tsDetections(events) {
+			if d.Detected != dsp.ToneBeep || d.FreqHz < 905 || d.FreqHz > 925 {
+				t.Errorf("detected %+v, want nothing or a 914 Hz beep", d)
+			}
+		}
+	})
 }

@@ -49,6 +49,7 @@ type toneSIT struct {
 	lastEnd int64
 	f1      float64
 	end1    int64
+	relaxed bool // the first segment needed relaxed hops: no beep if the triplet fails
 }
 
 // toneV21 tracks a V.21 FSK burst.
@@ -103,7 +104,7 @@ func (t *ToneDetector) sitFail(res *ToneResult) {
 		r.silent = true
 		r.sitStage = 0
 	}
-	if s.stage == 0 {
+	if s.stage == 0 || s.relaxed {
 		return
 	}
 	emit(res, ToneBeep, ToneBeep, s.f1, s.onset, s.end1)

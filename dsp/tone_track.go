@@ -108,9 +108,12 @@ type toneRun struct {
 	ringP     [trackKeep]float64 // peak power
 	qualified bool
 	hold      holdKind
-	sitStage  int      // 1..3 when the run is a candidate SIT segment
-	reported  ToneKind // kind announced with Detected, awaiting Ended
-	silent    bool     // absorbed by a failed SIT: reports nothing
+	sitStage  int // 1..3 when the run is a candidate SIT segment
+	// relaxedHops counts hops admitted only as a possible first SIT
+	// segment (see step); a run that leans on them is no beep.
+	relaxedHops int
+	reported    ToneKind // kind announced with Detected, awaiting Ended
+	silent      bool     // absorbed by a failed SIT: reports nothing
 }
 
 type toneChain struct {
@@ -373,10 +376,18 @@ func (t *ToneDetector) coasting() bool {
 func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 	t.stepV21(hp, end, res)
 	tonal := hp.class == hopV21
-	if hp.class == hopNone && hp.frac >= sitRelaxedFrac && hp.env <= hopMaxEnvAny && t.expectSIT(hp.freq) {
+	relaxed := false
+	switch {
+	case hp.class == hopNone && hp.frac >= sitRelaxedFrac && hp.env <= hopMaxEnvAny && t.expectSIT(hp.freq):
 		// Inside a SIT sequence the next segment is expected at a known
 		// frequency: a noisier hop (8–12 dB SNR) there is good enough.
 		hp.class = hopPure
+	case hp.class != hopPure && hp.frac >= sitRelaxedFrac && hp.steady && t.sit.stage == 0 &&
+		inBand(hp.freq, sit1LoHz, sit1HiHz):
+		// A possible first SIT segment in line noise (or under mains hum):
+		// admitted on the same terms, but only the triplet can make it a
+		// tone — a run that needs such hops is never reported as a beep.
+		hp.class, relaxed = hopPure, true
 	}
 
 	r := &t.run
@@ -406,12 +417,15 @@ func (t *ToneDetector) step(hp *toneHopInfo, end int64, res *ToneResult) bool {
 			t.startRun(hp, end, res)
 			r.wobbly = wobbly
 		}
+		if relaxed && r.open && r.lastEnd == end {
+			r.relaxedHops++
+		}
 		t.evaluate(end, res)
 		// Tonal (not speech) once the run is a confirmed or held tone; before
 		// that only for pure tones above the sung-fundamental range, since a
 		// hum or "oo" would otherwise be taken away from the speech count.
 		tonal = tonal || (r.open && !r.silent && (r.qualified ||
-			(hp.class == hopPure && r.f >= trackLowHz && (r.hops >= 2 || r.prevHops > 0))))
+			(hp.class == hopPure && !relaxed && r.f >= trackLowHz && (r.hops >= 2 || r.prevHops > 0))))
 	} else if hp.class == hopV21 {
 		// FSK windows dominated by the mark tone look like a 1650 Hz beep;
 		// inside a V.21 burst no run or chain may grow.
@@ -565,9 +579,22 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 
 func (t *ToneDetector) report(kind ToneKind, res *ToneResult) {
 	r := &t.run
+	if kind == ToneBeep && r.needsRelaxation() {
+		// Good enough only as a SIT segment, and it is not one.
+		r.silent, r.hold = true, holdNone
+		return
+	}
 	r.reported = kind
 	r.hold = holdNone
 	emit(res, kind, ToneNone, r.freq(), r.onset, r.lastEnd)
+}
+
+// needsRelaxation reports whether the run leans on hops admitted only as a
+// possible first SIT segment: fewer than trackMinHops of its own hops, or
+// under half of them, met a beep's terms.
+func (r *toneRun) needsRelaxation() bool {
+	strict := r.hops - r.relaxedHops
+	return r.relaxedHops > 0 && (strict < trackMinHops || 2*strict < r.hops)
 }
 
 // freq is the run's frequency as reported: the median of its latest hops,
@@ -610,7 +637,7 @@ func (t *ToneDetector) endRun(res *ToneResult) {
 	if !r.qualified {
 		// Only a good but short tone may start or extend a stepped beep: a run
 		// that failed for its shape (vibrato, a second tone) may not.
-		if !r.harmonic() && r.hops >= 2 && r.sitStage == 0 && !r.dual && !r.wobbly && r.shapeOK(t.lossy) {
+		if !r.harmonic() && r.hops >= 2 && r.sitStage == 0 && r.relaxedHops == 0 && !r.dual && !r.wobbly && r.shapeOK(t.lossy) {
 			t.chain = toneChain{valid: true, onset: r.onset, lastEnd: r.lastEnd, hops: r.hops + r.prevHops, firstEnd: r.firstEnd, f: r.f}
 			if r.prevHops > 0 {
 				t.chain.firstEnd, t.chain.f = r.chainFirstEnd, r.chainF
@@ -631,7 +658,8 @@ func (t *ToneDetector) endRun(res *ToneResult) {
 		segOK := dur >= sitSegMinMs && dur <= sitSegMaxMs
 		switch {
 		case r.sitStage == 1 && segOK:
-			t.sit = toneSIT{stage: 1, onset: r.onset, lastEnd: r.lastEnd, f1: r.freq(), end1: r.lastEnd}
+			t.sit = toneSIT{stage: 1, onset: r.onset, lastEnd: r.lastEnd, f1: r.freq(), end1: r.lastEnd, relaxed: r.needsRelaxation()}
+		case r.sitStage == 1 && r.needsRelaxation():
 		case r.sitStage == 1:
 			emit(res, ToneBeep, ToneBeep, r.freq(), r.onset, r.lastEnd)
 		case r.sitStage == 2 && segOK:
