@@ -9,10 +9,12 @@
 // MediaSession.ReadFrame.
 //
 // Concurrency model: SIP signalling runs on sipgo's goroutines plus one
-// signalling goroutine per OutboundCall; the media path has no goroutine of
-// its own. The call's owner goroutine (the daemon's) calls ReadFrame, which
-// reads the call's own UDP socket into preallocated buffers, so the media path
-// needs no mutex. Counters other goroutines read are atomics.
+// signalling goroutine per OutboundCall until the answer; an answered call
+// has none (the callee's BYE or our hangup finishes it through
+// context.AfterFunc), and the media path has no goroutine of its own. The
+// call's owner goroutine (the daemon's) calls ReadFrame, which reads the
+// call's own UDP socket into preallocated buffers, so the media path needs
+// no mutex. Counters other goroutines read are atomics.
 //
 // Inbound requests: OPTIONS is answered 200 so trunks can health-check us;
 // any INVITE that does not belong to one of our dialogs is rejected with
