@@ -12,12 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +25,7 @@ import (
 	"github.com/amd-engine/amd/control"
 	"github.com/amd-engine/amd/engine"
 	"github.com/amd-engine/amd/fixtures"
+	"github.com/amd-engine/amd/internal/sipptest"
 	"github.com/amd-engine/amd/sip"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
@@ -93,88 +92,28 @@ func startService(t *testing.T, mutate func(*ServiceConfig)) *e2eService {
 	return &e2eService{svc: svc, url: svc.ControlURL()}
 }
 
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 // sippRun is one SIPp process with one call.
 type sippRun struct {
 	port int
-	done chan error
-	errf string
-	out  *bytes.Buffer
+	proc *sipptest.Proc
 }
 
 // startSIPp runs a scenario of testdata/sipp with @KEY@ placeholders
 // replaced; remote non-empty makes SIPp the caller.
 func startSIPp(t *testing.T, scenario string, vars map[string]string, remote string) *sippRun {
 	t.Helper()
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Skip("sipp not installed (make deps installs sip-tester)")
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "sipp", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
-	for k, v := range vars {
-		text = strings.ReplaceAll(text, "@"+k+"@", v)
-	}
-	dir := t.TempDir()
-	sf := filepath.Join(dir, scenario)
-	if err := os.WriteFile(sf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := &sippRun{port: freeUDPPort(t), done: make(chan error, 1), errf: filepath.Join(dir, "errors.log"), out: &bytes.Buffer{}}
-	args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(r.port),
-		"-mp", strconv.Itoa(freeUDPPort(t)), "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error",
-		"-trace_err", "-error_file", r.errf}
-	if remote != "" {
-		args = append(args, "-s", "amd", remote)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = r.out, r.out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start sipp: %v", err)
-	}
-	go func() { r.done <- cmd.Wait(); cancel() }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-		if t.Failed() {
-			b, _ := os.ReadFile(r.errf)
-			t.Logf("sipp output:\n%s\nsipp errors:\n%s", tail(r.out.String(), 1500), tail(string(b), 3000))
-		}
-	})
-	// SIPp needs a moment to bind before it can receive the INVITE.
-	time.Sleep(300 * time.Millisecond)
-	return r
+	p := sipptest.Start(t, sipptest.Options{Scenario: filepath.Join("testdata", "sipp", scenario), Vars: vars, Remote: remote})
+	return &sippRun{port: p.Port, proc: p}
 }
 
 // wait returns SIPp's exit error (nil when its scenario completed).
 func (r *sippRun) wait(t *testing.T, d time.Duration) error {
 	t.Helper()
-	select {
-	case err := <-r.done:
-		r.done <- err // keep it for Cleanup
-		if err != nil {
-			b, _ := os.ReadFile(r.errf)
-			t.Logf("sipp output:\n%s\nsipp errors:\n%s", tail(r.out.String(), 2000), tail(string(b), 3000))
-		}
-		return err
-	case <-time.After(d):
-		return errors.New("sipp did not finish in time")
+	err := r.proc.Wait(d)
+	if err != nil {
+		t.Logf("sipp output:\n%s", tail(r.proc.Output(), 5000))
 	}
+	return err
 }
 
 func tail(s string, n int) string {

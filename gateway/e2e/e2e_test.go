@@ -9,16 +9,13 @@ package e2e
 // exactly from call.status / amd.event.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +29,7 @@ import (
 	"github.com/amd-engine/amd/fixtures"
 	"github.com/amd-engine/amd/gateway"
 	"github.com/amd-engine/amd/gateway/store"
+	"github.com/amd-engine/amd/internal/sipptest"
 	"github.com/amd-engine/amd/sip"
 )
 
@@ -65,57 +63,10 @@ func startAmdd(t *testing.T) string {
 	return svc.ControlURL()
 }
 
-func freeUDP(t *testing.T) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 // startCallee runs SIPp with a scenario of testdata/sipp and returns its port.
 func startCallee(t *testing.T, scenario string, vars map[string]string) int {
 	t.Helper()
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Skip("sipp not installed (make deps installs sip-tester)")
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "sipp", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
-	for k, v := range vars {
-		text = strings.ReplaceAll(text, "@"+k+"@", v)
-	}
-	dir := t.TempDir()
-	sf := filepath.Join(dir, scenario)
-	if err := os.WriteFile(sf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freeUDP(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	cmd := exec.CommandContext(ctx, bin, "-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-mp", strconv.Itoa(freeUDP(t)), "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error")
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("sipp: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("sipp output:\n%s", out.String())
-		}
-	})
-	time.Sleep(300 * time.Millisecond) // SIPp binds before it can take the INVITE
-	return port
+	return sipptest.Start(t, sipptest.Options{Scenario: filepath.Join("testdata", "sipp", scenario), Vars: vars}).Port
 }
 
 // clipFor returns a mu-law WAV of a corpus clip of label that the engine,
