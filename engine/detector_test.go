@@ -132,6 +132,21 @@ func scenarios() []scenario {
 			check: afterFirst(OpenerLo, OpenerHi),
 		},
 		{
+			name: "person naming themselves at length",
+			build: func(c *enginetest.Call) []int16 {
+				c.Silence(800)
+				for i := 0; i < 7; i++ {
+					c.Syllable(280, -20).Silence(40)
+				}
+				return c.Silence(3000).Render(enginetest.NoisePink, -55)
+			},
+			want: "human_detected(short_greeting) stopped(stopped)",
+			check: func(t *testing.T, c *enginetest.Call, evs []engine.Event) {
+				sp := c.Spans()
+				decidedAt(t, evs, sp[len(sp)-1][1], HumanLo, HumanHi)
+			},
+		},
+		{
 			name: "curt one-syllable answer",
 			build: func(c *enginetest.Call) []int16 {
 				return c.Silence(1200).Syllable(120, -22).Silence(4000).Render(enginetest.NoisePink, -50)
