@@ -29,6 +29,18 @@ const (
 	// noise keeps ~0.95; a sustained "oo" whose fundamental dominates keeps
 	// ~0.89 and is left to the stricter harmonic rules.
 	hopPureFrac = 0.93
+	// A tone in broadband line noise 8–12 dB below it keeps only 0.8–0.9 of
+	// the in-band energy, the rest spread thin over every bin. Such a hop is
+	// pure too when it holds hopNoisyFrac and the remainder is featureless:
+	// no bin outside the peak within hopNoisyMaxOther (−13 dB) of the peak's
+	// strongest bin — a second tone that strong already fails hopPureFrac —
+	// and harmonics 2–4 under hopNoisyMaxHarm of the fundamental (a voice's
+	// are stronger). Only from hopNoisyMinHz up: below it a vowel's strongest
+	// partial can stand that far above its neighbours.
+	hopNoisyFrac     = 0.75
+	hopNoisyMinHz    = 900.0
+	hopNoisyMaxOther = 0.05
+	hopNoisyMaxHarm  = 0.1
 	// Harmonic beeps: the fundamental (≥ 300 Hz) must hold hopHarmFundFrac,
 	// fundamental plus harmonics hopHarmTotalFrac, each harmonic at most
 	// hopHarmMaxRatio of the fundamental, and almost nothing may lie below
@@ -145,6 +157,8 @@ func (t *ToneDetector) analyze(end int64) toneHopInfo {
 	case hp.freq < toneMinHz || hp.env > hopMaxEnvAny:
 	case hp.frac >= hopPureFrac && (hp.freq >= hopCleanHz || t.harmonicShare(hp.freq, hp.power) <= hopMaxHarmShare):
 		hp.class = hopPure
+	case hp.frac >= hopNoisyFrac && hp.freq >= hopNoisyMinHz && steady && t.aloneInNoise(kp, hp.freq, hp.power):
+		hp.class = hopPure
 	case !steady:
 	case hp.freq >= hopHarmMinHz && hp.frac >= hopHarmFundFrac && t.harmonic(kp, hp.freq, hp.power, total):
 		hp.class = hopHarmonic
@@ -198,6 +212,19 @@ func (t *ToneDetector) harmonic(kp int, f, fund, total float64) bool {
 		sum += e
 	}
 	return sum/total >= hopHarmTotalFrac
+}
+
+// aloneInNoise reports whether everything in band but the peak at bin kp
+// (frequency f, energy fund) is featureless noise: no other bin within
+// hopNoisyMaxOther of the peak's, harmonics 2–4 under hopNoisyMaxHarm.
+func (t *ToneDetector) aloneInNoise(kp int, f, fund float64) bool {
+	lim := hopNoisyMaxOther * t.pow[kp]
+	for k := specLo; k <= specHi; k++ {
+		if (k < kp-peakHalfWidth-1 || k > kp+peakHalfWidth+1) && t.pow[k] > lim {
+			return false
+		}
+	}
+	return t.harmonicShare(f, fund) <= hopNoisyMaxHarm
 }
 
 // harmonicShare returns the energy at harmonics 2–4 of f relative to the
