@@ -113,7 +113,12 @@ func equalPCM(a, b []int16) bool {
 }
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// sipgo v1.7 starts the reader of a client UDP connection inside its
+	// pool's singleflight; a connection made as the UA closes can land in
+	// the pool after Clear and keep its reader (seen once in ~14 -race runs
+	// of this package). That goroutine is the library's own: every other
+	// goroutine, ours included, is still checked.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"))
 }
 
 func TestPtimeReassembly(t *testing.T) {
