@@ -127,7 +127,11 @@ func (t *ToneDetector) stepV21(hp *toneHopInfo, end int64, res *ToneResult) {
 			v.refined = true
 		}
 		span := (v.lastEnd-v.firstEnd)/toneHop + 1
-		if !v.reported && samplesToMs(v.lastEnd-v.onset) >= v21ConfirmMs && float64(v.hops) >= v21MinCoverage*float64(span) {
+		// A tone already reported and still sounding (a beep whose beating
+		// or onset smear looked like FSK for a while) is not a fax preamble
+		// as well: one tone is reported at a time.
+		beeping := t.run.open && t.run.reported != ToneNone
+		if !v.reported && !beeping && samplesToMs(v.lastEnd-v.onset) >= v21ConfirmMs && float64(v.hops) >= v21MinCoverage*float64(span) {
 			v.reported = true
 			emit(res, ToneV21, ToneNone, v.fSum/float64(v.hops), v.onset, v.lastEnd)
 		}

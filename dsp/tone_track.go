@@ -579,8 +579,10 @@ func (t *ToneDetector) evaluate(end int64, res *ToneResult) {
 
 func (t *ToneDetector) report(kind ToneKind, res *ToneResult) {
 	r := &t.run
-	if kind == ToneBeep && r.needsRelaxation() {
-		// Good enough only as a SIT segment, and it is not one.
+	if kind == ToneBeep && (r.needsRelaxation() || (t.v21.open && t.v21.reported)) {
+		// Good enough only as a SIT segment, and it is not one; or the
+		// mark tone of a V.21 preamble already reported (one tone at a
+		// time).
 		r.silent, r.hold = true, holdNone
 		return
 	}
