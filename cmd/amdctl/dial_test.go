@@ -293,7 +293,7 @@ func TestDialInterruptHangsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out dialOutBuffer
+	var out syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- dialAndWatch(ctx, f, &out, io.Discard) }()
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"answered"`); time.Sleep(5 * time.Millisecond) {
@@ -318,24 +318,6 @@ func TestDialInterruptHangsUp(t *testing.T) {
 	if len(eng.hungUp) != 1 {
 		t.Fatalf("hangups %v", eng.hungUp)
 	}
-}
-
-// dialOutBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
-type dialOutBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *dialOutBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *dialOutBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestDialHelpDoesNotLeakToken(t *testing.T) {

@@ -51,24 +51,6 @@ func TestTokenAcceptedByGatewayVerifier(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for the sink's handler goroutines.
-type syncBuf struct {
-	mu chan struct{}
-	b  bytes.Buffer
-}
-
-func newSyncBuf() *syncBuf { s := &syncBuf{mu: make(chan struct{}, 1)}; return s }
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.Write(p)
-}
-func (s *syncBuf) String() string {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.String()
-}
-
 func TestSinkVerifiesSignature(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -76,7 +58,7 @@ func TestSinkVerifiesSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := []byte("sink-secret")
-	out := newSyncBuf()
+	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- serveSink(ctx, ln, secret, out, &bytes.Buffer{}) }()

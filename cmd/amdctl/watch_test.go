@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +14,6 @@ import (
 	"github.com/amd-engine/amd/engine"
 	"go.uber.org/goleak"
 )
-
-// watchBuffer is a bytes.Buffer safe to read while watch writes it.
-type watchBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *watchBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *watchBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // idleEngine refuses commands: the watch test publishes by itself.
 type idleEngine struct{}
@@ -93,7 +74,7 @@ func TestWatchCommand(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var stdout, stderr watchBuffer
+			var stdout, stderr syncBuffer
 			code := make(chan int, 1)
 			go func() { code <- watch(ctx, f, &stdout, &stderr) }()
 			waitFor(t, "subscription", 5*time.Second, func() bool { return strings.Contains(stderr.String(), "subscribed") })
@@ -166,7 +147,7 @@ func TestWatchConnectionLost(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
-	var stdout, stderr watchBuffer
+	var stdout, stderr syncBuffer
 	code := make(chan int, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -222,7 +203,7 @@ func TestWatchReplaysHistory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	var stdout, stderr watchBuffer
+	var stdout, stderr syncBuffer
 	code := watch(ctx, &watchFlags{engineURL: url, callID: "done", jsonOut: true, exitOnFinal: true}, &stdout, &stderr)
 	if code != exitWatchOK {
 		t.Fatalf("exit %d, stderr %s", code, stderr.String())
@@ -244,7 +225,7 @@ func TestWatchReplaysHistory(t *testing.T) {
 		t.Errorf("replayed %q, want %q", got, want)
 	}
 
-	stderr = watchBuffer{}
+	stderr = syncBuffer{}
 	if code := watch(ctx, &watchFlags{engineURL: url, callID: "nope"}, &bytes.Buffer{}, &stderr); code != exitWatchLost ||
 		!strings.Contains(stderr.String(), "unknown") {
 		t.Errorf("unknown call: exit %d, stderr %q", code, stderr.String())
