@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amd-engine/amd/analysis"
 	"github.com/amd-engine/amd/call"
 	"github.com/amd-engine/amd/control"
 	"github.com/amd-engine/amd/engine"
@@ -233,27 +234,16 @@ func corpusClip(t *testing.T, label string, want engine.EventType, filter func(f
 
 func offlineDecision(t *testing.T, raw []byte) engine.EventType {
 	t.Helper()
-	det, err := engine.NewDetector(engine.Config{}.WithDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
 	pcm := make([]int16, len(raw)/2)
 	for i := range pcm {
 		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
 	}
-	for off := 0; off+160 <= len(pcm) && !det.Done(); off += 160 {
-		for _, ev := range det.Process(pcm[off : off+160]) {
-			if ev.Type.Decision() {
-				return ev.Type
-			}
-		}
+	res, err := analysis.Samples(pcm, engine.Config{}, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ev := range det.Finish() {
-		if ev.Type.Decision() {
-			return ev.Type
-		}
-	}
-	return ""
+	d, _ := res.Decision()
+	return d.Type
 }
 
 func amdEvents(msgs []control.Incoming) []engine.EventType {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/amd-engine/amd/analysis"
 	"github.com/amd-engine/amd/control"
 	"github.com/amd-engine/amd/daemon"
 	"github.com/amd-engine/amd/engine"
@@ -106,27 +107,17 @@ func clipFor(t *testing.T, label string, want engine.EventType, filter func(fixt
 }
 
 func decideOffline(t *testing.T, raw []byte) engine.EventType {
-	det, err := engine.NewDetector(engine.Config{}.WithDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Helper()
 	pcm := make([]int16, len(raw)/2)
 	for i := range pcm {
 		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
 	}
-	for off := 0; off+160 <= len(pcm) && !det.Done(); off += 160 {
-		for _, ev := range det.Process(pcm[off : off+160]) {
-			if ev.Type.Decision() {
-				return ev.Type
-			}
-		}
+	res, err := analysis.Samples(pcm, engine.Config{}, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ev := range det.Finish() {
-		if ev.Type.Decision() {
-			return ev.Type
-		}
-	}
-	return ""
+	d, _ := res.Decision()
+	return d.Type
 }
 
 // observer records every event amdd publishes, as a second control client.
