@@ -36,6 +36,14 @@ const (
 	// residual. A clipped, square-ish beep is not a two-tap sinusoid (its
 	// residual is ~0.45) but repeats to within 1 %; speech never does.
 	pretestStrictPeriodCV = 0.03
+	// At SIT's own frequencies (within 2 %) a frame passes with regular
+	// periods (CV up to pretestSITPeriodCV) whatever the predictor's
+	// residual up to pretestSITLPCError: SIT tones are sent at −24 dBm0,
+	// often only 6–10 dB above the line noise, whose residual then exceeds
+	// pretestMaxLPCError. Only the whole triplet makes such frames a tone
+	// (see tone_special.go), so this buys FFT time, not false tones.
+	pretestSITLPCError = 0.55
+	pretestSITPeriodCV = 0.08
 	// pretestMinHz/pretestMaxHz: the mean crossing rate must correspond to
 	// a frequency the detector looks for at all.
 	pretestMinHz = 250
@@ -65,7 +73,17 @@ func (r tonePretestResult) pass() bool {
 		r.PeriodStd <= pretestMaxPeriodCV*r.PeriodMean+pretestPeriodSlack &&
 		r.FreqHz >= pretestMinHz && r.FreqHz <= pretestMaxHz &&
 		(r.LPCError <= pretestMaxLPCError || (r.FreqHz >= pretestHighHz && r.LPCError <= pretestMaxLPCErrorHigh) ||
-			r.PeriodCV <= pretestStrictPeriodCV)
+			r.PeriodCV <= pretestStrictPeriodCV || (r.PeriodCV <= pretestSITPeriodCV && r.LPCError <= pretestSITLPCError && nearSIT(r.FreqHz)))
+}
+
+// nearSIT reports whether f is within 2 % of a SIT segment's frequency.
+func nearSIT(f float64) bool {
+	for _, s := range [...]float64{913.8, 985.2, 1370.6, 1428.5, 1776.7} {
+		if f >= s*0.98 && f <= s*1.02 {
+			return true
+		}
+	}
+	return false
 }
 
 // toneFrameSums are the integer moments of one frame that the pre-test and
