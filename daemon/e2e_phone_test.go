@@ -17,6 +17,7 @@ import (
 	"github.com/amd-engine/amd/control"
 	"github.com/amd-engine/amd/engine"
 	"github.com/amd-engine/amd/fixtures"
+	"github.com/amd-engine/amd/internal/sipptest"
 	"github.com/amd-engine/amd/sip"
 	"github.com/amd-engine/amd/sip/testphone"
 	"github.com/rs/zerolog"
@@ -50,7 +51,7 @@ func pcm16WAV(t *testing.T, src, dir, name string) {
 // engine decodes reaches the same verdict.
 func TestE2ECodecsViaTestPhone(t *testing.T) {
 	t.Parallel()
-	wav, clip := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	wav, clip := sipptest.CorpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
 	dir := t.TempDir()
 	pcm16WAV(t, wav, dir, "greeting")
 	phone := startPhone(t, dir)

@@ -8,20 +8,17 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/amd-engine/amd/analysis"
 	"github.com/amd-engine/amd/call"
 	"github.com/amd-engine/amd/control"
 	"github.com/amd-engine/amd/engine"
@@ -194,58 +191,6 @@ func dialCall(t *testing.T, c *control.Client, d control.Dial) string {
 	return id
 }
 
-// corpusClip picks a committed mu-law clip of the label whose offline
-// decision (the same engine, fed the same samples) agrees with the label,
-// converts it for SIPp and returns the WAV path and that decision. The
-// e2e test then proves the live path (SIP, RTP, jitter handling, decode,
-// owner loop) reaches the same verdict as the file.
-func corpusClip(t *testing.T, label string, want engine.EventType, filter func(fixtures.Clip) bool) (string, fixtures.Clip) {
-	t.Helper()
-	if _, err := exec.LookPath("sox"); err != nil {
-		t.Skip("sox not installed (make deps installs it)")
-	}
-	clips, err := fixtures.Corpus()
-	if err != nil {
-		t.Skipf("corpus: %v", err)
-	}
-	dir := t.TempDir()
-	for _, c := range clips {
-		if c.Label != label || c.Channel != "ulaw" || !strings.HasSuffix(c.File, ".wav") || !filter(c) {
-			continue
-		}
-		if _, err := os.Stat(fixtures.ClipPath(c)); err != nil {
-			continue // the corpus is being regenerated
-		}
-		wav := filepath.Join(dir, strings.ReplaceAll(c.File, "/", "_"))
-		if out, err := exec.Command("sox", fixtures.ClipPath(c), "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", wav).CombinedOutput(); err != nil {
-			t.Fatalf("sox: %v\n%s", err, out)
-		}
-		raw, err := exec.Command("sox", wav, "-t", "raw", "-e", "signed", "-b", "16", "-L", "-").Output()
-		if err != nil {
-			t.Fatalf("sox raw: %v", err)
-		}
-		if offlineDecision(t, raw) == want {
-			return wav, c
-		}
-	}
-	t.Skipf("no %s clip in the corpus that the engine decides as %s offline", label, want)
-	return "", fixtures.Clip{}
-}
-
-func offlineDecision(t *testing.T, raw []byte) engine.EventType {
-	t.Helper()
-	pcm := make([]int16, len(raw)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
-	}
-	res, err := analysis.Samples(pcm, engine.Config{}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _ := res.Decision()
-	return d.Type
-}
-
 func amdEvents(msgs []control.Incoming) []engine.EventType {
 	var out []engine.EventType
 	for _, in := range msgs {
@@ -280,7 +225,7 @@ func checkSeq(t *testing.T, msgs []control.Incoming) {
 
 func TestE2EHumanDetected(t *testing.T) {
 	t.Parallel()
-	wav, clip := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	wav, clip := sipptest.CorpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
 	svc := startService(t, nil)
 	sipp := startSIPp(t, "uas_stream.xml", map[string]string{"WAV": wav}, "")
 	c := connectClient(t, svc.url, "")
@@ -317,7 +262,7 @@ func TestE2EHumanDetected(t *testing.T) {
 }
 
 func machineClip(t *testing.T) (string, fixtures.Clip) {
-	return corpusClip(t, "machine", engine.EventMachineDetected, func(c fixtures.Clip) bool {
+	return sipptest.CorpusClip(t, "machine", engine.EventMachineDetected, func(c fixtures.Clip) bool {
 		return c.Tone == "beep" && c.Beep != nil && c.Beep.Kind == "single" && c.DurationMs < 12000
 	})
 }
@@ -535,7 +480,7 @@ func grepLines(s, sub string) string {
 // (KoreVG-disconnected) before its connection is closed, and nothing leaks.
 func TestE2EShutdownHangsUpLiveCall(t *testing.T) {
 	t.Parallel()
-	wav, _ := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	wav, _ := sipptest.CorpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
 	svc := startService(t, nil)
 	sipp := startSIPp(t, "uas_stream.xml", map[string]string{"WAV": wav}, "")
 	c := connectClient(t, svc.url, "")
@@ -630,7 +575,7 @@ func TestE2EAtCapacity(t *testing.T) {
 // credentials end in the carrier's 403.
 func TestE2ETrunkDigestAuth(t *testing.T) {
 	t.Parallel()
-	wav, _ := corpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
+	wav, _ := sipptest.CorpusClip(t, "human", engine.EventHumanDetected, func(c fixtures.Clip) bool { return c.Noise == "none" })
 	tests := []struct {
 		name, password string
 		wantHuman      bool

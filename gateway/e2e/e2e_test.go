@@ -10,20 +10,15 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/amd-engine/amd/analysis"
 	"github.com/amd-engine/amd/control"
 	"github.com/amd-engine/amd/daemon"
 	"github.com/amd-engine/amd/engine"
@@ -75,49 +70,8 @@ func startCallee(t *testing.T, scenario string, vars map[string]string) int {
 // reach a verdict too (which one is read from amdd, not assumed).
 func clipFor(t *testing.T, label string, want engine.EventType, filter func(fixtures.Clip) bool) string {
 	t.Helper()
-	if _, err := exec.LookPath("sox"); err != nil {
-		t.Skip("sox not installed (make deps installs it)")
-	}
-	clips, err := fixtures.Corpus()
-	if err != nil {
-		t.Skipf("corpus: %v", err)
-	}
-	dir := t.TempDir()
-	for _, c := range clips {
-		if c.Label != label || c.Channel != "ulaw" || !strings.HasSuffix(c.File, ".wav") || !filter(c) {
-			continue
-		}
-		if _, err := os.Stat(fixtures.ClipPath(c)); err != nil {
-			continue
-		}
-		wav := filepath.Join(dir, strings.ReplaceAll(c.File, "/", "_"))
-		if out, err := exec.Command("sox", fixtures.ClipPath(c), "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", wav).CombinedOutput(); err != nil {
-			t.Fatalf("sox: %v\n%s", err, out)
-		}
-		raw, err := exec.Command("sox", wav, "-t", "raw", "-e", "signed", "-b", "16", "-L", "-").Output()
-		if err != nil {
-			t.Fatalf("sox raw: %v", err)
-		}
-		if decideOffline(t, raw) == want {
-			return wav
-		}
-	}
-	t.Skipf("no %s clip decided %s offline", label, want)
-	return ""
-}
-
-func decideOffline(t *testing.T, raw []byte) engine.EventType {
-	t.Helper()
-	pcm := make([]int16, len(raw)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
-	}
-	res, err := analysis.Samples(pcm, engine.Config{}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _ := res.Decision()
-	return d.Type
+	wav, _ := sipptest.CorpusClip(t, label, want, filter)
+	return wav
 }
 
 // observer records every event amdd publishes, as a second control client.

@@ -21,6 +21,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/amd-engine/amd/analysis"
+	"github.com/amd-engine/amd/audiofile"
+	"github.com/amd-engine/amd/engine"
+	"github.com/amd-engine/amd/fixtures"
 )
 
 // Options describe one SIPp run.
@@ -250,4 +255,47 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// CorpusClip picks a committed μ-law clip of the fixtures with the given
+// label (and filter) whose offline decision — the same engine fed the same
+// samples — is want, converts it to the 8 kHz μ-law WAV SIPp plays, and
+// returns its path and the clip. An e2e test then shows the live path (SIP,
+// RTP, jitter handling, decode, owner loop) reaching what the file reaches.
+// Without sox, or without such a clip, the test is skipped.
+func CorpusClip(t testing.TB, label string, want engine.EventType, filter func(fixtures.Clip) bool) (string, fixtures.Clip) {
+	t.Helper()
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Skip("sox not installed (make deps installs it)")
+	}
+	clips, err := fixtures.Corpus()
+	if err != nil {
+		t.Skipf("corpus: %v", err)
+	}
+	dir := t.TempDir()
+	for _, c := range clips {
+		if c.Label != label || c.Channel != fixtures.ChannelULaw || !strings.HasSuffix(c.File, ".wav") || !filter(c) {
+			continue
+		}
+		if _, err := os.Stat(fixtures.ClipPath(c)); err != nil {
+			continue // the corpus is being regenerated
+		}
+		wav := filepath.Join(dir, strings.ReplaceAll(c.File, "/", "_"))
+		if out, err := exec.Command("sox", fixtures.ClipPath(c), "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", wav).CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v\n%s", err, out)
+		}
+		audio, err := audiofile.Load(wav)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := analysis.Samples(audio.Samples, engine.Config{}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := res.Decision(); d.Type == want {
+			return wav, c
+		}
+	}
+	t.Skipf("no %s clip in the corpus that the engine decides as %s offline", label, want)
+	return "", fixtures.Clip{}
 }
